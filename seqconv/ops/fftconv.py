@@ -1,0 +1,176 @@
+"""FFT long convolution (torch.fft), causal or bidirectional, any length, with a lean custom autograd.
+
+Canonical layout as in :mod:`seqconv.ops.reference`: ``u`` (batch, dim, length), ``k`` (channels, dim, klen) or
+(channels, 2, dim, klen) when bidirectional, output (batch, channels * dim, length).
+
+How it works (REFERENCE §1): the kernel is laid out on a circle of ``n`` points -- lags ``0..K0-1`` at the
+start, negative lags ``-1..-K1`` at the end -- with ``n >= L + max(K0 - 1, K1)`` so that the circular
+convolution of the zero-padded input equals the linear one on the first ``L`` outputs. ``n`` is the smallest
+even 5-smooth number above that bound (FFT libraries are fastest on such sizes), not blindly ``2 * next_pow2``.
+
+Memory: the forward keeps only ``u``, the kernel spectrum (no batch dimension), ``D`` and ``gate``; the backward
+recomputes ``rfft(u)`` instead of storing it. The backward is two FFT products: a correlation with the kernel
+for ``grad_u`` and a correlation with the input for ``grad_k``.
+
+Precision: FFTs run in float32 for float16/bfloat16/float32 inputs and in float64 for float64 inputs; the
+output has the input's dtype.
+
+Inference: when no gradient flows to the kernel, its spectrum is cached (keyed by the kernel tensor's identity
+and version counter), so repeated calls with an unchanged kernel skip the kernel FFT.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import OrderedDict
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+__all__ = ["fft_conv", "fft_size", "next_fast_len", "kernel_spectrum", "clear_spectrum_cache"]
+
+
+def next_fast_len(target: int) -> int:
+    """Smallest even integer ``>= target`` whose prime factors are 2, 3 and 5 only."""
+    if target < 1:
+        raise ValueError(f"next_fast_len: target must be >= 1, got {target}")
+    best = 2 * (1 << max(0, (target - 1)).bit_length())  # an even power of two always qualifies
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            # smallest 2^a * p35 >= target with a >= 1 (even)
+            quotient = -(-target // p35)
+            p2 = 2 if quotient <= 2 else 1 << (quotient - 1).bit_length()
+            best = min(best, p2 * p35)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def fft_size(length: int, k0_len: int, k1_len: int = 0) -> int:
+    """FFT size for a linear convolution of ``length`` outputs with lags ``-k1_len .. k0_len - 1``."""
+    return next_fast_len(length + max(k0_len - 1, k1_len))
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _circular_kernel(k: Tensor, length: int, n: int, bidirectional: bool) -> Tensor:
+    """Place the kernel on a circle of ``n`` points: (channels, dim, klen_or_n)."""
+    if not bidirectional:
+        return k[..., :length]
+    k0, k1 = k[:, 0, :, :length], k[:, 1, :, : length - 1]
+    if k1.shape[-1] == 0:
+        return k0
+    zeros = k0.new_zeros(*k0.shape[:-1], n - k0.shape[-1] - k1.shape[-1])
+    return torch.cat([k0, zeros, k1.flip(-1)], dim=-1)
+
+
+_SPECTRUM_CACHE: OrderedDict = OrderedDict()
+_SPECTRUM_CACHE_SIZE = 64
+
+
+def clear_spectrum_cache() -> None:
+    """Drop every cached kernel spectrum."""
+    _SPECTRUM_CACHE.clear()
+
+
+def kernel_spectrum(k: Tensor, length: int, n: int, bidirectional: bool, dtype: torch.dtype) -> Tensor:
+    """``rfft`` of the circular kernel, (channels, dim, n // 2 + 1) complex; cached when ``k`` needs no grad."""
+    cacheable = not (torch.is_grad_enabled() and k.requires_grad)
+    key = (id(k), length, n, bidirectional, dtype)
+    if cacheable:
+        hit = _SPECTRUM_CACHE.get(key)
+        if hit is not None and hit[0]() is k and hit[1] == k._version:
+            _SPECTRUM_CACHE.move_to_end(key)
+            return hit[2]
+    spec = torch.fft.rfft(_circular_kernel(k, length, n, bidirectional).to(dtype), n=n)
+    if cacheable:
+        ref = weakref.ref(k, lambda _ref, key=key: _SPECTRUM_CACHE.pop(key, None))
+        _SPECTRUM_CACHE[key] = (ref, k._version, spec)
+        while len(_SPECTRUM_CACHE) > _SPECTRUM_CACHE_SIZE:
+            _SPECTRUM_CACHE.popitem(last=False)
+    return spec
+
+
+def _conv_spectra(u: Tensor, k_f: Tensor, D: Optional[Tensor], n: int) -> Tensor:
+    """Linear conv from spectra plus the D skip: (batch, channels, dim, length) in the compute dtype."""
+    L = u.shape[-1]
+    u_f = torch.fft.rfft(u.to(k_f.real.dtype), n=n)
+    y_f = u_f.mul_(k_f[0]).unsqueeze(1) if k_f.shape[0] == 1 else u_f.unsqueeze(1) * k_f
+    y = torch.fft.irfft(y_f, n=n)[..., :L]
+    if D is None:
+        return y.contiguous()
+    return torch.addcmul(y, D.to(y.dtype)[None, :, :, None], u.to(y.dtype)[:, None])
+
+
+class _FFTConv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u: Tensor, k_circ: Tensor, k_f: Tensor, D: Optional[Tensor], gate: Optional[Tensor], n: int):
+        y = _conv_spectra(u, k_f, D, n)
+        B, C, H, L = y.shape
+        out = y.view(B, C * H, L)
+        if gate is not None:
+            out = out * gate.to(out.dtype)
+        ctx.save_for_backward(u, k_f, D, gate)
+        ctx.n, ctx.k_len, ctx.k_dtype = n, k_circ.shape[-1], k_circ.dtype
+        return out.to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        u, k_f, D, gate = ctx.saved_tensors
+        n, L = ctx.n, u.shape[-1]
+        cdt = k_f.real.dtype
+        C, H = k_f.shape[0], k_f.shape[1]
+        g = grad_out.to(cdt).reshape(u.shape[0], C, H, L)
+        grad_gate = None
+        if gate is not None:
+            if ctx.needs_input_grad[4]:
+                grad_gate = (g * _conv_spectra(u, k_f, D, n)).flatten(1, 2).to(gate.dtype)
+            g = g * gate.to(cdt).view_as(g)
+        g_f = torch.fft.rfft(g, n=n)
+        grad_u = grad_k = grad_D = None
+        if ctx.needs_input_grad[0]:
+            grad_u = torch.fft.irfft((g_f * k_f.conj()).sum(1), n=n)[..., :L]
+            if D is not None:
+                grad_u = grad_u + (g * D.to(cdt)[None, :, :, None]).sum(1)
+            grad_u = grad_u.to(u.dtype)
+        if ctx.needs_input_grad[1]:
+            u_f = torch.fft.rfft(u.to(cdt), n=n)
+            grad_k = torch.fft.irfft((g_f * u_f.conj().unsqueeze(1)).sum(0), n=n)[..., : ctx.k_len]
+            grad_k = grad_k.to(ctx.k_dtype)
+        if D is not None and ctx.needs_input_grad[3]:
+            grad_D = torch.einsum("bchl,bhl->ch", g, u.to(cdt)).to(D.dtype)
+        return grad_u, grad_k, None, grad_D, grad_gate, None
+
+
+def fft_conv(
+    u: Tensor, k: Tensor, D: Optional[Tensor] = None, bidirectional: bool = False, gate: Optional[Tensor] = None
+) -> Tensor:
+    """FFT long convolution in the canonical layout; see the module docstring.
+
+    Args:
+        u: (batch, dim, length) real floating tensor.
+        k: (channels, dim, klen), or (channels, 2, dim, klen) when ``bidirectional``.
+        D: optional skip (channels, dim).
+        bidirectional: use the second kernel for negative lags.
+        gate: optional (batch, channels * dim, length) multiplier applied to the result.
+
+    Returns:
+        (batch, channels * dim, length) in ``u.dtype``.
+    """
+    L = u.shape[-1]
+    klen = k.shape[-1]
+    k1_len = min(klen, L - 1) if bidirectional else 0
+    n = fft_size(L, min(klen, L), k1_len)
+    cdt = _compute_dtype(u.dtype)
+    if torch.is_grad_enabled() and k.requires_grad:
+        # Gradients reach k through the circular layout (slice/flip/cat) and the Function's grad w.r.t. k_circ.
+        k_circ = _circular_kernel(k, L, n, bidirectional)
+        k_f = torch.fft.rfft(k_circ.detach().to(cdt), n=n)
+    else:
+        k_circ, k_f = k, kernel_spectrum(k, L, n, bidirectional, cdt)  # no kernel grad: k_circ is unused
+    return _FFTConv.apply(u, k_circ, k_f, D, gate, n)
