@@ -223,7 +223,7 @@ def test_backward_saves_less_than_plain_autograd():
     "call, match",
     [
         (lambda u, k: long_conv(u[0], k), r"`u` must have rank 3"),
-        (lambda u, k: long_conv(u, k[:, :2]), r"`k` has dim 2 but `u` has dim 3"),
+        (lambda u, k: long_conv(u, k[:2]), r"`k` has dim 2 but `u` has dim 3"),
         (lambda u, k: long_conv(u[:, :0], k), r"empty length"),
         (lambda u, k: long_conv(u, k[None, None]), r"causal `k` must be"),
         (lambda u, k: long_conv(u, k, bidirectional=True), r"bidirectional=True `k` must be"),
