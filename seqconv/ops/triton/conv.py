@@ -225,9 +225,9 @@ def triton_supports(u: Tensor, k: Tensor, bidirectional: bool) -> Optional[str]:
         return f"u has dtype {u.dtype}; the Triton backend supports float32, float16 and bfloat16 (use 'fft' for fp64)"
     n = conv_fft_size(u.shape[-1], k.shape[-1], bidirectional, min_n=MIN_N)
     if n > MAX_N:
-        most = MAX_N // 2 if bidirectional else MAX_N // 2 + 1
+        most = MAX_N // 2  # full-length kernels; shorter kernels allow longer inputs
         return (f"length {u.shape[-1]} with {k.shape[-1]} kernel taps needs FFT size {n} > {MAX_N}; the Triton "
-                f"backend supports lengths up to {most} (FFT sizes {MIN_N}..{MAX_N}); use backend 'fft'")
+                f"backend supports lengths up to {most} with full-length kernels (FFT sizes {MIN_N}..{MAX_N}); use backend 'fft'")
     return None
 
 
