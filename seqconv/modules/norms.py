@@ -36,9 +36,9 @@ class RMSNorm(nn.Module):
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         """x: (batch, length, dim) -> (batch, length, dim)."""
-        xf = x.float()
+        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
         y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (y * self.weight.float()).to(x.dtype)
+        return (y * self.weight.to(xf.dtype)).to(x.dtype)
 
 
 class SequenceBatchNorm(nn.Module):
@@ -48,7 +48,7 @@ class SequenceBatchNorm(nn.Module):
     ``masked_stats=True`` and a mask, only real positions enter the mean/variance, so the amount of
     padding in a batch does not shift the normalization. Running statistics use the unbiased variance,
     like PyTorch. Without a mask the result equals ``nn.BatchNorm1d`` (tested). Statistics are
-    computed in fp32.
+    computed in fp32 (fp64 for fp64 inputs).
 
     Note: in training mode batch statistics mix information across positions and sequences, so a
     model with BatchNorm is only causal in eval mode (the same holds for any BatchNorm model).
@@ -66,7 +66,7 @@ class SequenceBatchNorm(nn.Module):
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         """x: (batch, length, dim), mask: (batch, length) bool or None -> (batch, length, dim)."""
-        xf = x.float()
+        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
         if self.training:
             if mask is not None and self.masked_stats:
                 w = mask.to(xf.dtype).unsqueeze(-1)  # (batch, length, 1)
@@ -77,10 +77,10 @@ class SequenceBatchNorm(nn.Module):
             var = ((xf - mean).pow(2) * w).sum(dim=(0, 1)) / n
             with torch.no_grad():
                 unbiased = var * n / (n - 1).clamp_min(1.0)
-                self.running_mean.lerp_(mean.detach(), self.momentum)
-                self.running_var.lerp_(unbiased.detach(), self.momentum)
+                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
+                self.running_var.lerp_(unbiased.detach().to(self.running_var.dtype), self.momentum)
         else:
-            mean, var = self.running_mean, self.running_var
+            mean, var = self.running_mean.to(xf.dtype), self.running_var.to(xf.dtype)
         y = (xf - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
         return y.to(x.dtype)
 
