@@ -288,6 +288,12 @@ def main(argv: list[str] | None = None, callbacks: list[Any] | None = None) -> d
             report_to = ["tensorboard"]
         except ImportError:
             report_to = "none"
+    if args.fsdp and not use_cuda:
+        raise ValueError(
+            f"--fsdp {args.fsdp!r} needs GPUs: Trainer runs FSDP through accelerate, which enables it only for GPU-like "
+            "device types (MULTI_GPU/NPU/XPU/...) and silently ignores it for CPU processes (MULTI_CPU), so this run "
+            "would be plain DDP. Drop --fsdp on CPU (torchrun + gloo DDP works), or run on GPUs."
+        )
     fsdp_config = None
     if args.fsdp_config:
         fsdp_config = json.loads(Path(args.fsdp_config).read_text() if Path(args.fsdp_config).is_file() else args.fsdp_config)
@@ -393,6 +399,7 @@ def main(argv: list[str] | None = None, callbacks: list[Any] | None = None) -> d
         "train_runtime_s": result.metrics.get("train_runtime"),
         "params": n_params,
         "tokens_per_step": tokens_per_step,
+        "fsdp": bool(trainer.is_fsdp_enabled),
         "output_dir": str(out_dir),
     }
     if summary["train_runtime_s"]:
