@@ -447,9 +447,10 @@ def run(
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
             scheduler.step()
-            if not math.isfinite(float(loss)):
-                raise FloatingPointError(f"non-finite training loss {float(loss)} at epoch {epoch}, batch {bi}")
-            loss_acc += float(loss) * n
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(f"non-finite training loss {loss_value} at epoch {epoch}, batch {bi}")
+            loss_acc += loss_value * n
             correct_acc += c
             count_acc += n
             state["global_step"] += 1
