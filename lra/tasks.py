@@ -17,7 +17,7 @@ no gradient clipping, Transformer baseline optimiser).
 
 ``cpu`` = the same architecture family shrunk so one task finishes in about 10 minutes on 2 CPU cores:
 2 layers x 64 (4 x 64 for ListOps), sequences cut (ListOps generated with 100 < length < 500, Text truncated
-to 512 bytes, ...), a few thousand training examples, a handful of epochs, lr 3e-3 / wd 0.01, grad clip 1.0,
+to 512 bytes, ...), 2,000 training examples (500-4,000 by task), a handful of epochs, lr 3e-3 / wd 0.01, grad clip 1.0,
 warmup 5 %. The exact differences per task are in :data:`CPU_DIFFS` (printed by ``python -m lra presets``).
 """
 
@@ -131,13 +131,13 @@ _CPU_COMMON = dict(
 CPU_DIFFS: dict[str, dict] = {
     "listops": dict(
         backbone=dict(n_layer=4, d_model=64),
-        data=dict(max_length=512, batch_size=32, n_train=4000, gen=dict(min_length=100, max_length=500)),
-        epochs=6,
+        data=dict(max_length=512, batch_size=32, n_train=2000, gen=dict(min_length=100, max_length=500)),
+        epochs=5,
     ),
-    "text": dict(data=dict(max_length=512, batch_size=32, n_train=4000), epochs=4),
+    "text": dict(data=dict(max_length=512, batch_size=32, n_train=2000), epochs=4),
     "retrieval": dict(data=dict(max_length=512, batch_size=16, n_train=2000), epochs=3),
-    "image": dict(backbone=dict(dropout=0.1), data=dict(batch_size=32, n_train=4000), epochs=3),
-    "pathfinder": dict(backbone=dict(dropout=0.0), data=dict(batch_size=32, n_train=4000), epochs=4),
+    "image": dict(backbone=dict(dropout=0.1), data=dict(batch_size=32, n_train=2000), epochs=3),
+    "pathfinder": dict(backbone=dict(dropout=0.0), data=dict(batch_size=32, n_train=2000), epochs=3),
     "pathx": dict(data=dict(max_length=4096, batch_size=8, n_train=500), epochs=1),
     "assoc_recall": dict(data=dict(batch_size=32, n_train=4000, gen=dict(seq_len=256, vocab_size=30)), epochs=5),
     "selective_copy": dict(data=dict(batch_size=32, n_train=4000, gen=dict(seq_len=256)), epochs=5),

@@ -186,3 +186,18 @@ def test_real_loader_tiny_listops_run(tmp_path):
     res = lra_train.run(cfg, tmp_path / "r", data_dir=str(tmp_path / "data"), progress=False, device="cpu")
     assert res["status"] == "finished" and 0.0 <= res["test_acc_at_best_val"] <= 1.0
     assert res["data"]["n_classes"] == 10 and res["data"]["n_train"] == 64
+
+
+@pytest.mark.slow
+def test_torchrun_two_process_gloo_run(tmp_path):
+    """DDP on CPU (gloo): 2 processes share the deterministic global batches; rank 0 writes the results."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+           "-m", "tests.lra.test_train", *_cli_args(tmp_path, "--set", "train.epochs=1")]
+    subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True, timeout=300)
+    res = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert res["world_size"] == 2 and res["steps"] == 12 and res["status"] == "finished"
+    assert res["data"]["n_val"] == 48 and 0.0 <= res["test_acc_at_best_val"] <= 1.0
+
+
+if __name__ == "__main__":  # subprocess entry (torchrun -m tests.lra.test_train ...)
+    sys.exit(child_main(sys.argv[1:]))
