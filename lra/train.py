@@ -398,23 +398,24 @@ def run(
                 f"--resume: the checkpoint {existing} was written by a different configuration; "
                 "use the same task/model/preset/--set values, or start a new run dir"
             )
-        if d.enabled and "rank_rng" in meta:  # every rank gets back its own dropout RNG stream
-            torch.set_rng_state(torch.tensor(meta["rank_rng"][d.rank], dtype=torch.uint8))
         for k in state:
             if k in meta:
                 state[k] = meta[k]
+        if d.enabled and len(meta.get("rank_rng") or []) == d.world_size:  # each rank gets its own streams back
+            torch.set_rng_state(torch.tensor(meta["rank_rng"][d.rank], dtype=torch.uint8))
+            state["epoch_acc"] = meta["rank_epoch_acc"][d.rank]
         state["resumes"] = list(state["resumes"]) + [{"from": existing.name, "global_step": state["global_step"]}]
 
     def save(stem_step: int) -> None:
-        rank_rng = None
-        if d.enabled:
-            gathered: list = [None] * d.world_size
-            dist.all_gather_object(gathered, torch.get_rng_state().tolist())
-            rank_rng = gathered
+        rank_rng = rank_acc = None
+        if d.enabled:  # per-rank dropout RNG streams and per-rank running train metrics
+            rank_rng, rank_acc = [None] * d.world_size, [None] * d.world_size
+            dist.all_gather_object(rank_rng, torch.get_rng_state().tolist())
+            dist.all_gather_object(rank_acc, state["epoch_acc"])
         if d.is_main:
             st = dict(state, config=cfg)
             if rank_rng is not None:
-                st["rank_rng"] = rank_rng
+                st["rank_rng"], st["rank_epoch_acc"] = rank_rng, rank_acc
             save_checkpoint(ckpt_dir, f"step-{stem_step:09d}", model=model, optimizer=optimizer,
                             scheduler=scheduler, state=st)
             prune_checkpoints(ckpt_dir, keep=keep_checkpoints)
