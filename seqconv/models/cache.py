@@ -141,6 +141,8 @@ class MixerState:
     def reset(self) -> None:
         self._apply_batch(lambda t: torch.zeros_like(t))
         self.seen = 0
+        if hasattr(self, "padded"):
+            self.padded = False
         for sub in self._children():
             sub.seen = 0
 
@@ -439,6 +441,7 @@ class AttentionState(MixerState):
         self.keys = torch.zeros(shape, device=p.device, dtype=p.dtype)
         self.values = torch.zeros(shape, device=p.device, dtype=p.dtype)
         self.key_ok = torch.zeros(batch_size, cap, dtype=torch.bool, device=p.device)
+        self.padded = False  # any padding seen so far (then attention needs an explicit key mask)
 
     def _rotary(self, t0: int, T: int, device) -> tuple[Tensor, Tensor]:
         """cos/sin rows for positions t0..t0+T-1, computed like ``rotary_cos_sin(t0 + T)[t0:]``."""
@@ -472,13 +475,19 @@ class AttentionState(MixerState):
         self.key_ok = _grow(self.key_ok, n, self.max_length, dim=1)
         self.keys[:, :, t0:n], self.values[:, :, t0:n] = k.detach(), v.detach()
         self.key_ok[:, t0:n] = True if mask is None else mask
-        qpos = torch.arange(t0, n, device=x.device)[:, None]
-        kpos = torch.arange(n, device=x.device)[None, :]
-        allowed = (self.key_ok[:, None, :n] | (kpos == qpos)) & (kpos <= qpos)  # (B, T, n)
+        if mask is not None:
+            self.padded = True
         p = m.dropout if m.training else 0.0
-        out = F.scaled_dot_product_attention(
-            q, self.keys[:, :, :n], self.values[:, :, :n], attn_mask=allowed[:, None], dropout_p=p
-        )
+        keys, values = self.keys[:, :, :n], self.values[:, :, :n]
+        if not self.padded and t0 == 0:  # unpadded prefill: plain causal attention, no (T, n) mask
+            out = F.scaled_dot_product_attention(q, keys, values, dropout_p=p, is_causal=True)
+        elif not self.padded and T == 1:  # unpadded step: the query sees every cached key
+            out = F.scaled_dot_product_attention(q, keys, values, dropout_p=p)
+        else:
+            qpos = torch.arange(t0, n, device=x.device)[:, None]
+            kpos = torch.arange(n, device=x.device)[None, :]
+            allowed = (self.key_ok[:, None, :n] | (kpos == qpos)) & (kpos <= qpos)  # (B, T, n)
+            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=allowed[:, None], dropout_p=p)
         self.seen = n
         out = m.out_drop(m.out_proj(rearrange(out, "b h l d -> b l (h d)")))
         if mask is not None:
