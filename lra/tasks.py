@@ -86,21 +86,21 @@ _PAPER_TASK: dict[str, dict] = {
         backbone=dict(n_layer=6, d_model=512, norm="layernorm", prenorm=False, dropout=0.2, pooling="mean"),
         sgconv=dict(kernel_dim=32, mode="learnable-fixed", decay_min=1.0, decay_max=1.0),
         optim=dict(lr=0.01, weight_decay=0.05),  # not published: lr/wd of the ListOps/Text recipes
-        data=dict(max_length=1024, batch_size=50),  # not published: batch 50
+        data=dict(max_length=None, batch_size=50),  # pixels: length 1024 fixed; not published: batch 50
         epochs=200, lam=0.003, kernel_dropout=0.2,
     ),
     "pathfinder": dict(
         backbone=dict(n_layer=6, d_model=256, norm="batchnorm", prenorm=True, dropout=0.2, pooling="last"),
         sgconv=dict(kernel_dim=32),
         optim=dict(lr=0.004, weight_decay=0.03),
-        data=dict(max_length=1024, batch_size=64),
+        data=dict(max_length=None, batch_size=64),  # pixels: length 1024
         epochs=200, lam=0.001, kernel_dropout=0.3,
     ),
     "pathx": dict(
         backbone=dict(n_layer=6, d_model=256, norm="batchnorm", prenorm=True, dropout=0.0, pooling="last"),
         sgconv=dict(kernel_dim=64, init="cos", init_scale=1, decay_min=1.0, decay_max=3.0),
         optim=dict(lr=0.004, weight_decay=0.03),
-        data=dict(max_length=16384, batch_size=16),
+        data=dict(max_length=None, batch_size=16),  # pixels: length 16384
         epochs=50, lam=0.001, kernel_dropout=0.3,
     ),
     # Not LRA: synthetic tasks (REFERENCE §3 last line: 2-layer Hyena, vocabulary 30). Sizes are our choice.
@@ -131,16 +131,17 @@ _CPU_COMMON = dict(
 CPU_DIFFS: dict[str, dict] = {
     "listops": dict(
         backbone=dict(n_layer=4, d_model=64),
-        data=dict(max_length=512, batch_size=32, n_train=2000, gen=dict(min_length=100, max_length=500)),
+        data=dict(max_length=512, batch_size=32, n_train=2000, n_eval=500, gen=dict(min_length=100, max_length=500)),
         epochs=5,
     ),
-    "text": dict(data=dict(max_length=512, batch_size=32, n_train=2000), epochs=4),
-    "retrieval": dict(data=dict(max_length=512, batch_size=16, n_train=2000), epochs=3),
-    "image": dict(backbone=dict(dropout=0.1), data=dict(batch_size=32, n_train=2000), epochs=3),
-    "pathfinder": dict(backbone=dict(dropout=0.0), data=dict(batch_size=32, n_train=2000), epochs=3),
-    "pathx": dict(data=dict(max_length=4096, batch_size=8, n_train=500), epochs=1),
-    "assoc_recall": dict(data=dict(batch_size=32, n_train=4000, gen=dict(seq_len=256, vocab_size=30)), epochs=5),
-    "selective_copy": dict(data=dict(batch_size=32, n_train=4000, gen=dict(seq_len=256)), epochs=5),
+    "text": dict(data=dict(max_length=512, batch_size=32, n_train=2000, n_eval=500), epochs=4),
+    "retrieval": dict(data=dict(max_length=512, batch_size=16, n_train=2000, n_eval=500), epochs=3),
+    "image": dict(backbone=dict(dropout=0.1), data=dict(batch_size=32, n_train=2000, n_eval=500), epochs=3),
+    "pathfinder": dict(backbone=dict(dropout=0.0), data=dict(batch_size=32, n_train=2000, n_eval=500), epochs=3),
+    "pathx": dict(data=dict(batch_size=8, n_train=200, n_eval=50), epochs=1),
+    "assoc_recall": dict(data=dict(batch_size=32, n_train=4000, n_eval=500, gen=dict(seq_len=256, vocab_size=30)),
+                         epochs=5),
+    "selective_copy": dict(data=dict(batch_size=32, n_train=4000, n_eval=500, gen=dict(seq_len=256)), epochs=5),
 }
 
 
@@ -192,7 +193,7 @@ def _finish(task: str, model: str, preset: str, recipe: dict, seed: int) -> dict
         backbone.update(norm="layernorm", prenorm=True, mlp_ratio=2.0)
         optim.update(lr=min(optim["lr"], 1e-3), weight_decay=0.01)
     backbone["mixer_kwargs"] = _mixer_kwargs(model, recipe)
-    data = {"max_length": None, "n_train": None, "batch_size": 32, "eval_batch_size": 64, "gen": {}}
+    data = {"max_length": None, "n_train": None, "n_eval": None, "batch_size": 32, "eval_batch_size": 64, "gen": {}}
     data = _merge(data, recipe["data"])
     train = {"epochs": recipe["epochs"], "checkpoint_every": 200, "log_every": 20, "max_steps": 0, "amp": False}
     return {"task": task, "model": model, "preset": preset, "seed": seed,

@@ -122,51 +122,87 @@ def _get(obj: Any, *names: str, default: Any = None) -> Any:
     return default
 
 
+SYNTHETIC_TASKS = ("assoc_recall", "selective_copy")
+PIXEL_TASKS = ("image", "pathfinder", "pathx")
+
+
+def _synthetic_collate(rows: list) -> dict:
+    """Equal-length synthetic examples -> inputs (batch, length) int64, all-True mask, labels."""
+    x = torch.as_tensor(np.asarray([r["input_ids"] for r in rows], dtype=np.int64))
+    key = "labels" if "labels" in rows[0] else "label"
+    y = torch.as_tensor(np.asarray([r[key] for r in rows], dtype=np.int64))
+    return {"inputs": x, "mask": torch.ones(x.shape, dtype=torch.bool), "labels": y}
+
+
+def _load_synthetic(cfg: dict) -> TaskData:
+    """Associative recall / selective copying from :mod:`lra.data.synthetic`; val/test use seeds +1/+2 (disjoint
+    streams) and ``data.n_eval`` examples each (default n_train // 5)."""
+    from lra.data import synthetic
+
+    dc, seed = cfg["data"], int(cfg["seed"])
+    gen = dict(dc.get("gen") or {})
+    n_train = int(dc.get("n_train") or 10000)
+    n_eval = int(dc.get("n_eval") or max(1, n_train // 5))
+    if cfg["task"] == "assoc_recall":
+        allowed = {"seq_len", "vocab_size"}
+        make = synthetic.associative_recall_dataset
+        vocab = int(gen.get("vocab_size", 16))
+    else:
+        allowed = {"seq_len", "n_tokens", "vocab_size"}
+        make = synthetic.selective_copying_dataset
+        vocab = int(gen.get("vocab_size", 10))
+    bad = sorted(set(gen) - allowed)
+    if bad:
+        raise ValueError(f"data.gen keys {bad} are not settings of {cfg['task']}; allowed: {sorted(allowed)}")
+    if "seq_len" not in gen:
+        raise ValueError(f"{cfg['task']} needs data.gen.seq_len (e.g. --set data.gen.seq_len=256)")
+    splits = {name: make(n, seed=seed * 3 + k, **gen)
+              for k, (name, n) in enumerate((("train", n_train), ("val", n_eval), ("test", n_eval)))}
+    return TaskData(**splits, collate=_synthetic_collate, n_classes=vocab, vocab_size=vocab,
+                    seq_len=int(gen["seq_len"]), pad_id=None, d_input=None)
+
+
+def _pregenerate_listops(gen: dict, n_train: Optional[int], n_eval: Optional[int], seed: int) -> Path:
+    """Write generated ListOps in the official layout (cached by settings) and return its root.
+
+    Used when ``data.gen.max_length`` (the generator's length bound) is set: ``load_task``'s own ``max_length``
+    argument is the truncation length, so the generator bound cannot be passed through it.
+    """
+    import hashlib
+
+    from lra.data.listops import listops_files, write_listops_tsv
+    from seqconv.data_paths import cache_dir
+
+    n_ev = n_eval if n_eval is not None else (2000 if n_train is None else max(1, min(2000, n_train // 10)))
+    settings = {"num_train": n_train or 96000, "num_val": n_ev, "num_test": n_ev, "seed": seed, **gen}
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    root = cache_dir() / "generated" / f"listops-runner-{h}"
+    if not all(p.is_file() for p in listops_files(root).values()):
+        write_listops_tsv(root, **settings)
+    return root
+
+
 def load_data(cfg: dict, data_dir: Optional[str] = None) -> TaskData:
-    """Load the task's splits with ``lra.data.load_task`` using the ``data`` section of ``cfg``."""
-    try:
-        from lra import data as lra_data
+    """Load the task's splits: ``lra.data.load_task`` for the LRA tasks, :mod:`lra.data.synthetic` otherwise.
 
-        load_task = lra_data.load_task
-    except (ImportError, AttributeError) as e:
-        raise RuntimeError(
-            "lra.data.load_task is not available; the LRA data package (lra/data) must provide "
-            "load_task(name, data_dir=None, *, max_length=None, seed=0, n_train=None, **gen_kwargs)"
-        ) from e
-    dc = cfg["data"]
-    res = load_task(cfg["task"], data_dir, max_length=dc.get("max_length"), seed=cfg["seed"],
-                    n_train=dc.get("n_train"), **dict(dc.get("gen") or {}))
-    splits = _get(res, "splits", default=None)
-    if splits is None and isinstance(res, tuple):
-        splits = res[0]
-    if splits is None:
-        splits = res
-    meta = _get(res, "meta", "metadata", "info", default=None)
-    if meta is None and isinstance(res, tuple) and len(res) > 1:
-        meta = res[1]
-    if meta is None:
-        meta = res
+    Uses ``cfg['data']``: ``max_length`` (token truncation; ignored for pixel tasks), ``n_train`` / ``n_eval``
+    (seeded subsets, and generation sizes for generated data) and ``gen`` (generator settings).
+    """
+    if cfg["task"] in SYNTHETIC_TASKS:
+        return _load_synthetic(cfg)
+    from lra.data import load_task
 
-    def split(name: str, *alts: str):
-        s = _get(splits, name, *alts)
-        if s is None:
-            raise RuntimeError(f"load_task({cfg['task']!r}) returned no {name!r} split")
-        return s
-
-    collate = _get(res, "collate", default=None) or _get(meta, "collate", default=None)
-    if collate is None:
-        collate = getattr(lra_data, "collate", None)
-    if collate is None:
-        raise RuntimeError("lra.data provides no collate(batch) function")
-    n_classes = _get(meta, "n_classes", "num_classes")
-    if n_classes is None:
-        raise RuntimeError(f"load_task({cfg['task']!r}) metadata has no n_classes")
-    return TaskData(
-        train=split("train"), val=split("val", "validation"), test=split("test"), collate=collate,
-        n_classes=int(n_classes), vocab_size=_get(meta, "vocab_size"), d_input=_get(meta, "d_input"),
-        seq_len=_get(meta, "seq_len", "max_length"), pad_id=_get(meta, "pad_id", "padding_idx"),
-        is_dual=bool(_get(meta, "is_dual", "dual", default=False)),
-    )
+    dc, seed = cfg["data"], int(cfg["seed"])
+    gen = dict(dc.get("gen") or {})
+    n_train, n_eval = dc.get("n_train"), dc.get("n_eval")
+    if cfg["task"] == "listops" and "max_length" in gen and data_dir is None:
+        data_dir = str(_pregenerate_listops(gen, n_train, n_eval, seed))
+        gen = {}
+    max_length = None if cfg["task"] in PIXEL_TASKS else dc.get("max_length")
+    ds = load_task(cfg["task"], data_dir, max_length=max_length, seed=seed, n_train=n_train, n_eval=n_eval, **gen)
+    return TaskData(train=ds.train, val=ds.val, test=ds.test, collate=ds.collate, n_classes=int(ds.n_classes),
+                    vocab_size=ds.vocab_size, d_input=None if ds.vocab_size is not None else ds.d_input,
+                    seq_len=ds.seq_len, pad_id=ds.pad_id, is_dual=bool(ds.is_dual))
 
 
 def _rows(dataset: Any, idx: list[int]) -> list:
@@ -175,8 +211,11 @@ def _rows(dataset: Any, idx: list[int]) -> list:
     return [dataset[i] for i in idx]
 
 
-def unpack_batch(batch: Any) -> dict[str, Optional[Tensor]]:
-    """Normalise a collated batch to ``{"inputs", "mask", "labels", "inputs2", "mask2"}``."""
+def unpack_batch(batch: Any, dual: bool = False) -> dict[str, Optional[Tensor]]:
+    """Normalise a collated batch to ``{"inputs", "mask", "labels", "inputs2", "mask2"}``.
+
+    ``dual``: split a (batch, 2, length) pair tensor into the two documents (retrieval).
+    """
     if isinstance(batch, dict):
         out = {
             "inputs": _get(batch, "inputs", "input_ids"),
@@ -191,6 +230,12 @@ def unpack_batch(batch: Any) -> dict[str, Optional[Tensor]]:
         out = dict(zip(("inputs", "mask", "inputs2", "mask2", "labels"), batch))
     else:
         raise TypeError(f"collate returned an unsupported batch of type {type(batch).__name__}")
+    x, m = out["inputs"], out["mask"]
+    if out["inputs2"] is None and dual and x is not None and x.dim() == 3 and x.shape[1] == 2:
+        # lra.data.collate stacks the two documents of a retrieval pair as (batch, 2, length)
+        out["inputs"], out["inputs2"] = x[:, 0], x[:, 1]
+        if m is not None:
+            out["mask"], out["mask2"] = m[:, 0], m[:, 1]
     if out["inputs"] is None or out["labels"] is None:
         raise TypeError(f"collated batch lacks inputs or labels; keys: {list(batch) if isinstance(batch, dict) else ''}")
     return out
@@ -263,7 +308,7 @@ def _loss_and_correct(logits: Tensor, labels: Tensor) -> tuple[Tensor, int, int]
 
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset: Any, collate, batch_size: int, d: Dist, amp: bool = False,
-             progress: bool = False, desc: str = "eval") -> dict[str, float]:
+             progress: bool = False, desc: str = "eval", dual: bool = False) -> dict[str, float]:
     """Accuracy and mean loss over ``dataset`` (sharded across ranks, summed with all_reduce)."""
     from tqdm.auto import tqdm
 
@@ -273,7 +318,7 @@ def evaluate(model: nn.Module, dataset: Any, collate, batch_size: int, d: Dist, 
     loss_sum = correct = count = 0.0
     batches = range(0, len(idx), batch_size)
     for i in tqdm(batches, desc=desc, leave=False, disable=not progress, dynamic_ncols=True):
-        b = unpack_batch(collate(_rows(dataset, idx[i : i + batch_size])))
+        b = unpack_batch(collate(_rows(dataset, idx[i : i + batch_size])), dual)
         with _autocast(d, amp):
             logits, labels = _forward(model, b, d.device)
         loss, c, n = _loss_and_correct(logits, labels)
@@ -438,7 +483,7 @@ def run(
         bar = tqdm(total=len(batches), initial=start, desc=f"epoch {epoch + 1}/{tc['epochs']}", disable=not show,
                    dynamic_ncols=True)
         for bi in range(start, len(batches)):
-            b = unpack_batch(data.collate(_rows(data.train, shard(batches[bi], d.rank, d.world_size))))
+            b = unpack_batch(data.collate(_rows(data.train, shard(batches[bi], d.rank, d.world_size))), data.is_dual)
             with _autocast(d, amp):
                 logits, labels = _forward(ddp_model, b, d.device)
             loss, c, n = _loss_and_correct(logits, labels)
@@ -473,8 +518,8 @@ def run(
         state["train_seconds"] += time.time() - t0
         t1 = time.time()
         ebs = int(dc.get("eval_batch_size") or bs)
-        val = evaluate(model, data.val, data.collate, ebs, d, amp, show, "val")
-        test = evaluate(model, data.test, data.collate, ebs, d, amp, show, "test")
+        val = evaluate(model, data.val, data.collate, ebs, d, amp, show, "val", data.is_dual)
+        test = evaluate(model, data.test, data.collate, ebs, d, amp, show, "test", data.is_dual)
         state["eval_seconds"] += time.time() - t1
         tr_loss, tr_correct, tr_count = _all_reduce_sum([loss_acc, correct_acc, count_acc], d)
         rec = {

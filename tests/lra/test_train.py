@@ -174,18 +174,34 @@ def test_kill9_then_resume_matches_uninterrupted_run_bitwise(tmp_path):
         assert torch.equal(wa[k], wb[k]), k  # bitwise: same ops, same order, same RNG streams
 
 
-def test_real_loader_tiny_listops_run(tmp_path):
-    """End to end through lra.data.load_task (the real ListOps generator), one short epoch."""
-    from lra import data as lra_data
-
-    if not hasattr(lra_data, "load_task"):
-        pytest.skip("lra.data.load_task not available")
+def test_real_loader_tiny_listops_run(tmp_path, monkeypatch):
+    """End to end through lra.data (the real ListOps generator + load_task + collate), one short epoch."""
+    monkeypatch.setenv("SEQCONV_CACHE", str(tmp_path / "cache"))
     cfg = build_config("listops", "sgconv", "cpu", 0, [
-        "data.n_train=64", "data.gen.min_length=20", "data.gen.max_length=60", "data.max_length=64",
-        "backbone.n_layer=1", "backbone.d_model=16", "train.epochs=1", "data.batch_size=16"])
-    res = lra_train.run(cfg, tmp_path / "r", data_dir=str(tmp_path / "data"), progress=False, device="cpu")
+        "data.n_train=64", "data.n_eval=16", "data.gen.min_length=20", "data.gen.max_length=60",
+        "data.max_length=64", "backbone.n_layer=1", "backbone.d_model=16", "train.epochs=1", "data.batch_size=16"])
+    res = lra_train.run(cfg, tmp_path / "r", progress=False, device="cpu")
     assert res["status"] == "finished" and 0.0 <= res["test_acc_at_best_val"] <= 1.0
-    assert res["data"]["n_classes"] == 10 and res["data"]["n_train"] == 64
+    assert res["data"]["n_classes"] == 10 and res["data"]["vocab_size"] == 16
+    assert (res["data"]["n_train"], res["data"]["n_val"], res["data"]["n_test"]) == (64, 16, 16)
+    assert res["data"]["seq_len"] < 60  # generator bound honoured (not truncated 500..2000 trees)
+
+
+@pytest.mark.parametrize("task", ["assoc_recall", "selective_copy"])
+def test_synthetic_tasks_run(tmp_path, task):
+    cfg = build_config(task, "sgconv", "cpu", 0, [
+        "data.n_train=32", "data.n_eval=8", "data.gen.seq_len=40", "backbone.n_layer=1", "backbone.d_model=16",
+        "train.epochs=1", "data.batch_size=16"])
+    res = lra_train.run(cfg, tmp_path / "r", progress=False, device="cpu")
+    assert res["data"]["n_train"] == 32 and res["data"]["seq_len"] == 40
+    assert 0.0 <= res["test_acc_at_best_val"] <= 1.0
+
+
+def test_dual_pair_batches_are_split():
+    x = torch.arange(24).view(3, 2, 4)
+    b = lra_train.unpack_batch({"inputs": x, "mask": x > 0, "labels": torch.zeros(3)}, dual=True)
+    assert torch.equal(b["inputs"], x[:, 0]) and torch.equal(b["inputs2"], x[:, 1])
+    assert torch.equal(b["mask2"], x[:, 1] > 0)
 
 
 @pytest.mark.slow
