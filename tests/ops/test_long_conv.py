@@ -214,9 +214,9 @@ def test_backward_saves_less_than_plain_autograd():
 
     ours = saved_bytes(lambda u, k, D: long_conv(u, k, D, layout="BHL"))
     assert ours <= saved_bytes(plain)
-    # exactly u, the kernel spectrum (dim, n/2 + 1) complex64 and D: nothing else of batch size
+    # exactly the input spectrum (batch, dim, n/2 + 1), the kernel spectrum (dim, n/2 + 1), both complex64, and D
     n = fft_size(L, L)
-    assert ours == u.numel() * 4 + 8 * (n // 2 + 1) * 8 + D.numel() * 4
+    assert ours == (4 * 8 + 8) * (n // 2 + 1) * 8 + D.numel() * 4
 
 
 @pytest.mark.parametrize(

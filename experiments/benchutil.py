@@ -1,0 +1,99 @@
+"""Shared benchmark plumbing: timing, peak memory of one call, markdown tables, machine description.
+
+Timing uses ``torch.utils.benchmark.Timer`` (median of blocked runs, CUDA-synchronised). Peak memory is the
+CUDA allocator's peak on GPUs; on CPUs the call runs in a forked child process and the figure is the rise of
+the child's peak resident set size (``ru_maxrss``) above its resident size just before the call -- real bytes
+touched, measured by the kernel, at 4 KiB page granularity.
+"""
+
+from __future__ import annotations
+
+import datetime
+import multiprocessing as mp
+import os
+import platform
+from typing import Any, Callable, Optional
+
+import torch
+from torch.utils import benchmark
+
+
+def time_call(fn: Callable[[], Any], min_run_time: float = 0.5) -> float:
+    """Median seconds per call of ``fn``."""
+    return benchmark.Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time).median
+
+
+def _status_bytes(field: str) -> int:
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith(field + ":"))
+    return int(line.split()[1]) * 1024
+
+
+def _child(setup: Callable[..., Callable[[], Any]], args: tuple, queue: mp.Queue) -> None:
+    try:
+        fn = setup(*args)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset the peak RSS (VmHWM) to the current RSS
+        before = _status_bytes("VmRSS")
+        fn()
+        queue.put(max(0, _status_bytes("VmHWM") - before))
+    except Exception as exc:  # report instead of hanging the parent
+        queue.put(repr(exc))
+
+
+def peak_memory(setup: Callable[..., Callable[[], Any]], args: tuple = (), device: str = "cpu") -> Optional[int]:
+    """Peak extra bytes while running the callable returned by ``setup(*args)`` (inputs are made by ``setup``)."""
+    if device.startswith("cuda"):
+        fn = setup(*args)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    if not os.path.exists("/proc/self/clear_refs"):
+        return None
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(setup, args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    if isinstance(result, str):
+        raise RuntimeError(f"peak-memory child failed: {result}")
+    return result
+
+
+def machine_description(device: str = "cpu") -> str:
+    """One line naming the machine the numbers came from."""
+    if device.startswith("cuda"):
+        name = torch.cuda.get_device_name()
+    else:
+        name = platform.processor() or platform.machine()
+        try:
+            with open("/proc/cpuinfo") as f:
+                name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+        except (OSError, StopIteration):
+            pass
+        name = f"{name}, {torch.get_num_threads()} threads"
+    return f"{name}; torch {torch.__version__}; {datetime.date.today().isoformat()}"
+
+
+def markdown_table(rows: list[dict[str, Any]], columns: Optional[list[str]] = None) -> str:
+    """Render dict rows as a markdown table (floats with 3 significant digits)."""
+    if not rows:
+        return "(no rows)"
+    columns = columns or list(rows[0])
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3g}"
+        return "" if v is None else str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def mib(nbytes: Optional[int]) -> Optional[float]:
+    return None if nbytes is None else nbytes / 2**20
