@@ -258,6 +258,7 @@ def main(argv: list[str] | None = None, callbacks: list[Any] | None = None) -> d
         param_checksum,
         validate_checkpoint,
     )
+    from seqconv.training.tokenization import load_tokenizer
 
     rank, world = _rank_world()
     out_dir = Path(args.output_dir)
@@ -339,8 +340,9 @@ def main(argv: list[str] | None = None, callbacks: list[Any] | None = None) -> d
         disable_tqdm=True,
     )
 
-    # data: rank 0 builds the datasets cache first, the other ranks then load it
-    with targs.main_process_first(desc="tokenize and pack"):
+    # data: global rank 0 picks/trains the tokenizer and builds the datasets cache first; the other ranks then load
+    # the same tokenizer.json and the cache
+    with targs.main_process_first(local=False, desc="tokenize and pack"):
         data_cfg = LMDataConfig(
             block_size=args.block_size,
             train_files=args.train_files,
@@ -354,11 +356,14 @@ def main(argv: list[str] | None = None, callbacks: list[Any] | None = None) -> d
             cache_dir=args.cache_dir,
         )
         segments = load_segments(data_cfg)
-        tokenizer = prepare_tokenizer(args, out_dir, segments[0])
+        if rank == 0:
+            tokenizer = prepare_tokenizer(args, out_dir, segments[0])
+            out_dir.mkdir(parents=True, exist_ok=True)
+            tokenizer.save(str(out_dir / "tokenizer.json"))
+        else:
+            tokenizer = load_tokenizer(out_dir / "tokenizer.json")
         data = build_lm_data(data_cfg, tokenizer, segments)
     if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tokenizer.save(str(out_dir / "tokenizer.json"))
         (out_dir / "run_args.json").write_text(json.dumps(vars(args), indent=1, default=str))
 
     vocab = tokenizer.get_vocab_size(with_added_tokens=True)
@@ -403,7 +408,7 @@ def main(argv: list[str] | None = None, callbacks: list[Any] | None = None) -> d
         "output_dir": str(out_dir),
     }
     if summary["train_runtime_s"]:
-        steps_run = trainer.state.global_step - (trainer._initial_global_step or 0)
+        steps_run = trainer.state.global_step - (getattr(trainer, "_initial_global_step", 0) or 0)
         summary["tokens_per_sec"] = steps_run * tokens_per_step / summary["train_runtime_s"]
     if data.eval is not None and not args.no_final_eval:
         summary.update(trainer.evaluate())

@@ -208,7 +208,8 @@ def validate_checkpoint(path: str | os.PathLike) -> Path:
     weights = sorted(ckpt.glob("*.safetensors"))
     torch_files = [p for p in ckpt.glob("*.bin")] + [p for p in ckpt.glob("*.pt")] + list(ckpt.glob("rng_state*.pth"))
     fsdp_dirs = [p for p in ckpt.iterdir() if p.is_dir() and p.name.startswith(("pytorch_model_fsdp", "optimizer"))]
-    if not weights and not any(p.suffix == ".bin" for p in torch_files) and not fsdp_dirs:
+    bin_weights = [p for p in torch_files if p.suffix == ".bin" and p.name != "training_args.bin"]
+    if not weights and not bin_weights and not fsdp_dirs:
         raise ValueError(f"checkpoint {str(ckpt)!r} is corrupt: no model weights (*.safetensors / *.bin) inside")
     from safetensors import safe_open
 

@@ -127,6 +127,9 @@ def test_corrupt_checkpoint_is_a_clear_error(corpus: Path, tmp_path: Path) -> No
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(ValueError, match="corrupt.*model.safetensors"):
         main(tiny_args(corpus, out, 4, "--save-steps", "2", "--no-final-eval", "--resume"))
+    weights.unlink()
+    with pytest.raises(ValueError, match="no model weights"):
+        validate_checkpoint(ckpt)
     (ckpt / "trainer_state.json").write_text("{")
     with pytest.raises(ValueError, match="corrupt.*trainer_state.json"):
         validate_checkpoint(ckpt)
