@@ -42,7 +42,7 @@ TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
 CACHE_VERSION = 1
 PathLike = Union[str, Path]
 
-_LISTOPS_GEN_KEYS = {"num_train", "num_val", "num_test", "min_length", "max_length", "max_depth", "max_args"}
+_LISTOPS_GEN_KEYS = {"num_train", "num_val", "num_test", "min_length", "max_depth", "max_args"}
 _PF_GEN_KEYS = {"n_samples", "num_workers", "images_per_batch", "progress"} | (
     set(_pf.PathfinderConfig.__dataclass_fields__) - {"image_size"}
 )
@@ -228,7 +228,7 @@ def _check_gen_kwargs(name: str, gen_kwargs: dict, allowed: set) -> None:
 
 
 def _listops_source(data_dir: Optional[PathLike], seed: int, n_train: Optional[int], n_eval: Optional[int],
-                    gen_kwargs: dict) -> tuple[dict[str, Path], dict]:
+                    user_max_length: Optional[int], gen_kwargs: dict) -> tuple[dict[str, Path], dict]:
     _check_gen_kwargs("listops", gen_kwargs, _LISTOPS_GEN_KEYS)
     if data_dir is not None:
         root = Path(data_dir)
@@ -247,7 +247,8 @@ def _listops_source(data_dir: Optional[PathLike], seed: int, n_train: Optional[i
         "num_val": n_eval if n_eval is not None else n_eval_default,
         "num_test": n_eval if n_eval is not None else n_eval_default,
         "min_length": 500,
-        "max_length": 2000,
+        # the generator's exclusive upper bound; a user max_length caps it so nothing needs truncating
+        "max_length": 2000 if user_max_length is None else min(2000, user_max_length + 1),
         "max_depth": 10,
         "max_args": 10,
         "seed": seed,
@@ -444,8 +445,9 @@ def load_task(
         seed: seed of the generators, of the 80/10/10 (Pathfinder) and 45k/5k (CIFAR) splits and of subsets.
         n_train, n_eval: use a seeded random subset of this many train / val+test examples (CPU presets). For
             generated data they also size the generation (unless overridden in gen_kwargs).
-        **gen_kwargs: offline generator settings. ListOps: num_train, num_val, num_test, min_length, max_length,
-            max_depth, max_args. Pathfinder/Path-X: n_samples, images_per_batch, num_workers, progress and any
+        **gen_kwargs: offline generator settings. ListOps: num_train, num_val, num_test, min_length (exclusive lower
+            bound, default 500), max_depth, max_args; generated lengths stay below 2000 and <= max_length.
+            Pathfinder/Path-X: n_samples, images_per_batch, num_workers, progress and any
             :class:`lra.data.pathfinder.PathfinderConfig` field (contour_length, paddle_margins, ...).
 
     Returns:
@@ -459,6 +461,7 @@ def load_task(
         raise ValueError(f"unknown LRA task {name!r}; choose one of {', '.join(TASKS)}")
     if name in _PIXEL_STATS and max_length is not None:
         raise ValueError(f"max_length does not apply to the pixel task {name!r} (got {max_length}); pass None")
+    user_max_length = max_length
     if name in _DEFAULT_MAX_LENGTH:
         max_length = _DEFAULT_MAX_LENGTH[name] if max_length is None else max_length
         if not isinstance(max_length, int) or max_length < 1:
@@ -474,7 +477,7 @@ def load_task(
     gen_kwargs = dict(gen_kwargs)
     num_workers = 0
     if name == "listops":
-        src, fp = _listops_source(data_dir, seed, n_train, n_eval, gen_kwargs)
+        src, fp = _listops_source(data_dir, seed, n_train, n_eval, user_max_length, gen_kwargs)
     elif name == "text":
         src, fp = _text_source(data_dir)
     elif name == "retrieval":
