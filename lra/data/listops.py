@@ -8,7 +8,7 @@ values, operators and close tokens (``]``); trees with ``min_length < length < m
 dropped, then split in generation order into train / val / test.
 
 On disk the official layout is ``listops-1000/basic_{train,val,test}.tsv`` with header ``Source\\tTarget`` and
-the source written with parentheses, e.g. ``( ( [MAX 2 ) 9 ) ]``... exactly as the official generator prints it.
+the source written with parentheses exactly as the official generator prints it, e.g. ``( ( ( [MAX 2 ) 9 ) ] )``.
 
 Token ids (:data:`LISTOPS_VOCAB`, ``vocab_size = 16``)::
 
@@ -20,6 +20,7 @@ Parentheses are dropped by :func:`tokenize_listops`; the number of tokens equals
 from __future__ import annotations
 
 import csv
+import os
 import random
 from collections.abc import Iterable
 from pathlib import Path
@@ -259,7 +260,7 @@ def write_listops_tsv(
     for split in LISTOPS_SPLITS:
         rows = data[start : start + counts[split]]
         start += counts[split]
-        tmp = files[split].with_suffix(".tsv.tmp")
+        tmp = files[split].with_suffix(f".tsv.tmp{os.getpid()}")
         with open(tmp, "w", encoding="utf-8", newline="") as f:
             f.write("Source\tTarget\n")
             for src, label in rows:

@@ -429,7 +429,7 @@ def write_pathfinder(
     if images_per_batch < 1:
         raise ValueError(f"images_per_batch must be >= 1, got {images_per_batch}")
     final = pathfinder_dir(root, config.image_size, config.contour_length)
-    tmp = final.with_name(final.name + ".tmp")
+    tmp = final.with_name(f"{final.name}.tmp{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
     n_batches = (n_samples + images_per_batch - 1) // images_per_batch
@@ -461,9 +461,12 @@ def write_pathfinder(
             for j in range(min(images_per_batch, n_samples - b * images_per_batch))
         ]
         (tmp / "metadata" / f"{b}.npy").write_text("".join(lines))
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
+    if final.exists():  # an earlier (or concurrent) run finished first: replace it with this complete copy
+        shutil.rmtree(final, ignore_errors=True)
+    try:
+        tmp.rename(final)
+    except OSError:  # a concurrent writer renamed its identical copy in between
+        shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 import warnings
 from collections.abc import Mapping, Sequence
@@ -540,7 +541,7 @@ def _check_labels(splits: dict, n_classes: int) -> None:
 def _save(target: Path, splits: dict, meta: dict) -> None:
     import datasets
 
-    tmp = target.with_name(target.name + ".tmp")
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
     bars = datasets.is_progress_bar_enabled()
@@ -551,6 +552,9 @@ def _save(target: Path, splits: dict, meta: dict) -> None:
         if bars:
             datasets.enable_progress_bars()
     (tmp / "lra_meta.json").write_text(json.dumps(meta, indent=1, default=str))
+    if (target / "lra_meta.json").is_file():  # a concurrent run finished first; keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
     if target.exists():
         shutil.rmtree(target)
     tmp.rename(target)
