@@ -16,7 +16,7 @@ value we chose (warmup 1 % of the steps, Retrieval/Image batch, lr and wd taken 
 no gradient clipping, Transformer baseline optimiser).
 
 ``cpu`` = the same architecture family shrunk so one task finishes in about 10 minutes on 2 CPU cores:
-2 layers x 64 (4 x 64 for ListOps), sequences cut (ListOps generated with 100 < length < 500, Text truncated
+2 layers x 64, sequences cut (ListOps generated with 100 < length < 500, Text truncated
 to 512 bytes, ...), 2,000 training examples (500-4,000 by task), a handful of epochs, lr 3e-3 / wd 0.01, grad clip 1.0,
 warmup 5 %. The exact differences per task are in :data:`CPU_DIFFS` (printed by ``python -m lra presets``).
 """
@@ -130,9 +130,8 @@ _CPU_COMMON = dict(
 )
 CPU_DIFFS: dict[str, dict] = {
     "listops": dict(
-        backbone=dict(n_layer=4, d_model=64),
         data=dict(max_length=512, batch_size=32, n_train=2000, n_eval=500, gen=dict(min_length=100, max_length=500)),
-        epochs=5,
+        epochs=3,
     ),
     "text": dict(data=dict(max_length=512, batch_size=32, n_train=2000, n_eval=500), epochs=4),
     "retrieval": dict(data=dict(max_length=512, batch_size=16, n_train=2000, n_eval=500), epochs=3),
