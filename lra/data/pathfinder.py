@@ -169,33 +169,45 @@ _GRID = 0.25  # cell size (px) of the occupancy rasters used while placing paths
 
 
 class _Raster:
-    """Boolean raster marking every cell that lies (partly) within ``radius`` of a stamped segment or point."""
+    """Boolean raster marking every cell that lies (partly) within ``radius`` of a stamped segment or point.
 
-    def __init__(self, size: float, radius: float) -> None:
-        self.n = int(math.ceil(size / _GRID))
+    The grid extends ``pad`` px beyond the image on every side so candidate points slightly outside the image
+    can be looked up without clipping.
+    """
+
+    def __init__(self, size: float, radius: float, pad: float) -> None:
+        self.p = int(math.ceil(pad / _GRID))
+        self.n = int(math.ceil(size / _GRID)) + 2 * self.p
         self.grid = np.zeros((self.n, self.n), dtype=bool)
         # conservative: mark a cell when its centre is within radius + half a cell diagonal
         self.r = radius + 0.5 * _GRID * math.sqrt(2)
 
     def stamp(self, segs: np.ndarray) -> None:
         """segs: (m, 2, 2) segments (a point is a segment with a == b)."""
-        r = self.r
+        r, p = self.r, self.p
         for a, b in segs:
-            c0, r0 = (np.maximum(np.minimum(a, b) - r, 0) / _GRID).astype(int)
-            c1, r1 = np.minimum(np.ceil((np.maximum(a, b) + r) / _GRID).astype(int), self.n)
+            c0, r0 = np.maximum(np.floor((np.minimum(a, b) - r) / _GRID).astype(int) + p, 0)
+            c1, r1 = np.minimum(np.ceil((np.maximum(a, b) + r) / _GRID).astype(int) + p, self.n)
             if c1 <= c0 or r1 <= r0:
                 continue
-            px = ((np.arange(c0, c1) + 0.5) * _GRID)[None, :]
-            py = ((np.arange(r0, r1) + 0.5) * _GRID)[:, None]
+            px = ((np.arange(c0, c1) - p + 0.5) * _GRID)[None, :]
+            py = ((np.arange(r0, r1) - p + 0.5) * _GRID)[:, None]
             ab = b - a
             t = np.clip(((px - a[0]) * ab[0] + (py - a[1]) * ab[1]) / max(float(ab @ ab), 1e-12), 0.0, 1.0)
             dx, dy = px - (a[0] + t * ab[0]), py - (a[1] + t * ab[1])
             self.grid[r0:r1, c0:c1] |= dx * dx + dy * dy <= r * r
 
+    def union(self, other: Optional[_Raster]) -> _Raster:
+        if other is None:
+            return self
+        out = object.__new__(_Raster)
+        out.p, out.n, out.r, out.grid = self.p, self.n, self.r, self.grid | other.grid
+        return out
+
     def free(self, pts: np.ndarray) -> np.ndarray:
-        """pts (k, P, 2) -> (k,) True where no point falls on a marked cell."""
-        cells = np.clip(np.floor(pts[..., ::-1] / _GRID).astype(np.int64), 0, self.n - 1)
-        return ~self.grid[cells[..., 0], cells[..., 1]].any(axis=-1)
+        """pts (k, P, 2) inside the padded grid -> (k,) True where no point falls on a marked cell."""
+        cells = (pts * (1.0 / _GRID)).astype(np.intp) + self.p  # pts > -pad, so truncation == floor here
+        return ~self.grid[cells[..., 1], cells[..., 0]].any(axis=-1)
 
 
 def _walk(
@@ -229,6 +241,7 @@ def _walk(
         d = pts[:, :, None, :] - other[None, None, :, :]
         return (d * d).sum(-1).min(axis=(1, 2)) >= clear2
 
+    blocked = near_paths.union(near_ends)
     for _ in range(max_tries):
         segs: list[np.ndarray] = []
         own: list[np.ndarray] = []
@@ -247,9 +260,7 @@ def _walk(
             b = a + L * d
             ok = (np.minimum(a, b).min(1) >= lo) & (np.maximum(a, b).max(1) <= hi)
             pts = a[:, None] + (b - a)[:, None] * tt  # (k, P, 2)
-            ok &= near_paths.free(pts)
-            if near_ends is not None:
-                ok &= near_ends.free(pts)
+            ok &= blocked.free(pts)
             if ends_vs_paths is not None and i == 0:
                 ok &= ends_vs_paths.free(a[:, None])
             if ends_vs_paths is not None and i == n - 1:
@@ -314,9 +325,10 @@ def generate_sample(cfg: PathfinderConfig, label: int, seed: Union[int, tuple, l
     mclear = cfg.marker_radius + cfg.paddle_thickness / 2 + 1.0
     for _ in range(1000):
         margin = float(cfg.paddle_margins[rng.integers(len(cfg.paddle_margins))])
-        near_paths = _Raster(cfg.image_size, clear)  # within the clearance of a placed path
-        near_paths_m = _Raster(cfg.image_size, mclear)  # within the marker clearance of a placed path
-        near_ends = _Raster(cfg.image_size, mclear)  # within the marker clearance of a target end point
+        pad = cfg.paddle_length + max(cfg.paddle_margins) + 1.0  # candidates never reach further outside
+        near_paths = _Raster(cfg.image_size, clear, pad)  # within the clearance of a placed path
+        near_paths_m = _Raster(cfg.image_size, mclear, pad)  # within the marker clearance of a placed path
+        near_ends = _Raster(cfg.image_size, mclear, pad)  # within the marker clearance of a target end point
         a = _walk(rng, cfg.contour_length, cfg, margin, near_paths, None, None)
         if a is None:
             continue
