@@ -134,11 +134,11 @@ def test_load_task_generates_pathfinder_offline():
 
 
 def test_pathx_official_layout_and_missing_file(tmp_path):
-    d = write_pathfinder(tmp_path, 10, PATHX, seed=0, num_workers=0, images_per_batch=10, progress=False)
+    d = write_pathfinder(tmp_path, 20, PATHX, seed=0, num_workers=0, images_per_batch=10, progress=False)
     assert d == tmp_path / "pathfinder128" / "curv_contour_length_14"
     (d / "imgs" / "0" / "sample_4.png").unlink()
     with pytest.warns(UserWarning, match="sample_4.png: missing file"):
         ds = load_task("pathx", tmp_path)
-    assert ds.seq_len == 128 * 128 and len(ds.train) + len(ds.val) + len(ds.test) == 9
+    assert ds.seq_len == 128 * 128 and len(ds.train) + len(ds.val) + len(ds.test) == 19
     batch = ds.collate([ds.train[0]])
     assert batch["inputs"].shape == (1, 16384, 1)
