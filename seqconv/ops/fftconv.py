@@ -80,7 +80,8 @@ def clear_spectrum_cache() -> None:
 
 def kernel_spectrum(k: Tensor, length: int, n: int, bidirectional: bool, dtype: torch.dtype) -> Tensor:
     """``rfft`` of the circular kernel, (channels, dim, n // 2 + 1) complex; cached when ``k`` needs no grad."""
-    cacheable = not (torch.is_grad_enabled() and k.requires_grad)
+    # Inference-mode tensors have no version counter, so a change in place could not be detected: no cache.
+    cacheable = not (torch.is_grad_enabled() and k.requires_grad) and not k.is_inference()
     key = (id(k), length, n, bidirectional, dtype)
     if cacheable:
         hit = _SPECTRUM_CACHE.get(key)

@@ -191,6 +191,14 @@ def test_spectrum_cache_reuses_and_invalidates():
         clear_spectrum_cache()
 
 
+def test_inference_mode_skips_the_cache():
+    u, k, _, _ = make(2, 50, 3, 50, 1, False, dtype=torch.float32)
+    expected = long_conv(u, k)
+    with torch.inference_mode():
+        u_inf, k_inf = u.clone(), k.clone()
+        torch.testing.assert_close(long_conv(u_inf, k_inf), expected)
+
+
 def test_backward_saves_less_than_plain_autograd():
     L = 4096
     u = torch.randn(4, 8, L, requires_grad=True)
