@@ -2,7 +2,8 @@
 
     python -m experiments.bench --all            # full sizes (< 15 min on 2 idle CPU cores), into benchmarks/
     python -m experiments.bench --quick          # small sizes (< 2 min), into benchmarks/quick/
-    python -m experiments.bench --all --only mixers lm_throughput   # a subset (RESULTS.md lists what exists)
+    python -m experiments.bench --all --only mixers lm_throughput   # a subset; RESULTS.md keeps the others' JSON
+    python -m experiments.bench --all --report-only  # rebuild plots and RESULTS.md from the JSON files
 
 Benchmarks: ``mixers`` (:mod:`experiments.bench_mixers`), ``lm_throughput``
 (:mod:`experiments.bench_lm_throughput`), ``op_efficiency`` (:mod:`experiments.bench_op_efficiency`),
@@ -164,11 +165,14 @@ SECTIONS = {
 
 
 def write_results(out: Path, results: dict[str, Any], commands: dict[str, str], machine: str, profile: str,
-                  device: str) -> Path:
+                  device: str, clock: str = "wall") -> Path:
     lines = ["# Benchmarks", "",
              f"Regenerate everything (tables, JSON, plots, this file): `python -m experiments.bench --all` "
              f"({'this file: --' + profile if profile != 'full' else 'full sizes'}).", "",
-             f"Machine: {machine}", ""]
+             f"Machine: {machine}", "",
+             "Timing: " + ("process CPU time (`--clock cpu`; the machine was shared with other jobs, so wall time "
+                           "was not reproducible; with 1 thread CPU time equals wall time on an idle machine)"
+                           if clock == "cpu" else "wall time") + ", medians of interleaved (round-robin) calls.", ""]
     if device == "cpu":
         lines += ["**GPU rows: unmeasured** -- no GPU was available in this run; `python -m experiments.bench "
                   "--all` on a CUDA machine measures the same tables on the GPU.", ""]
@@ -176,14 +180,15 @@ def write_results(out: Path, results: dict[str, Any], commands: dict[str, str], 
     for key, (title, png, cols, text) in SECTIONS.items():
         if key not in results:
             continue
-        lines += [f"## {title}", "", text, "", f"Command: `{commands[key]}`", "", f"Machine: {machine}", "",
+        lines += [f"## {title}", "", text, "", f"Command: `{commands[key]}`", "",
+                  f"Machine: {results[key].get('machine', machine)}", "",
                   markdown_table(results[key]["rows"], cols), ""]
         if (out / png).exists():
             lines += [f"![{title}]({png})", ""]
     if "profile" in results:
         prof = results["profile"]
         lines += ["## Profile of one training step (torch.profiler)", "", f"Command: `{commands['profile']}`", "",
-                  f"Machine: {machine}", "", "Ops with the most self time in one step (2-layer LM):", "",
+                  f"Machine: {prof.get('machine', machine)}", "", "Ops with the most self time in one step (2-layer LM):", "",
                   markdown_table(prof["profile"], profile_step.PROFILE_COLUMNS), "",
                   "Kernel generation vs one layer forward:", "",
                   markdown_table(prof["share"], profile_step.SHARE_COLUMNS), ""]
@@ -203,6 +208,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--out", default=None, help="output folder (default benchmarks/, or benchmarks/quick/)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--clock", default="wall", choices=list(bench_mixers.CLOCKS))
+    p.add_argument("--report-only", action="store_true", help="run nothing; rebuild plots and RESULTS.md from JSON")
     args = p.parse_args(argv)
     profile = "full" if args.all else "quick" if args.quick else "smoke"
     out = Path(args.out or ("benchmarks" if profile == "full" else f"benchmarks/{profile}"))
@@ -212,7 +218,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     machine = machine_description(device)
     results, commands = {}, {}
-    for name in args.only:
+    for name in [] if args.report_only else args.only:
         argv_b = PROFILES[profile][name]
         commands[name] = _command(name, argv_b, args.threads, args.clock)
         print(f"\n## {name}: {commands[name]}", flush=True)
@@ -220,15 +226,19 @@ def main(argv: Optional[list[str]] = None) -> None:
         json_path = out / f"{name}.json"
         MODULES[name]([*argv_b, "--clock", args.clock, "--json", str(json_path)])
         results[name] = json.loads(json_path.read_text())
+        results[name].update(command=commands[name], machine=machine, clock=args.clock)
+        json_path.write_text(json.dumps(results[name], indent=1))
         print(f"({name}: {time.perf_counter() - t0:.0f} s)", flush=True)
     for name in MODULES:  # keep earlier results of benchmarks not rerun (``--only``)
         json_path = out / f"{name}.json"
         if name not in results and json_path.exists():
             results[name] = json.loads(json_path.read_text())
-            commands[name] = _command(name, PROFILES[profile][name], args.threads, args.clock) + " (earlier run)"
+            commands[name] = results[name].get("command") or _command(name, PROFILES[profile][name], args.threads,
+                                                                       args.clock)
+            machine = results[name].get("machine", machine)
     for png in plot_bench.plot_all(out):
         print("plot:", png)
-    path = write_results(out, results, commands, machine, profile, device)
+    path = write_results(out, results, commands, machine, profile, device, args.clock)
     print("wrote", path)
 
 
