@@ -17,6 +17,13 @@ Selective copying (as in the Mamba paper): token 0 is noise/blank, token 1 the c
 tokens are ``[2, vocab_size)``. ``n_tokens`` data tokens sit at random positions (in order) of a
 blank region of length ``seq_len - n_tokens``, followed by ``n_tokens`` markers; at marker i the
 target is the i-th data token, everywhere else -100. Inputs and labels (n, seq_len) int64.
+
+Multi-query associative recall (MQAR, as in Zoology, Arora et al. 2023): token 0 is blank, keys are
+``[1, 1 + n_keys)`` and values ``[1 + n_keys, 1 + n_keys + n_values)``. A sequence starts with
+``n_pairs`` (key, value) pairs with distinct keys (the context), followed by blanks in which
+``n_queries`` query keys (drawn from the context's keys) sit at random positions. At each query
+position the label is that key's value, everywhere else -100; the model must look back past up to
+``seq_len - 2`` positions to the key's occurrence in the context. Inputs and labels (n, seq_len) int64.
 """
 
 from __future__ import annotations
@@ -106,6 +113,73 @@ def selective_copying(
     inputs = torch.cat([region, torch.full((n_samples, n_tokens), MARKER_TOKEN, dtype=torch.long)], dim=1)
     labels = torch.full((n_samples, seq_len), IGNORE_INDEX, dtype=torch.long)
     labels[:, data_len:] = data
+    return inputs, labels
+
+
+def copying_memory(
+    n_samples: int, seq_len: int, n_tokens: int = 16, vocab_size: int = 10, seed: int = 0
+) -> tuple[Tensor, Tensor]:
+    """Copying-memory examples (Hochreiter & Schmidhuber 1997; Arjovsky et al. 2016).
+
+    The first ``n_tokens`` positions hold data tokens from ``[2, vocab_size)``, then blanks (token 0), then
+    ``n_tokens`` markers (token 1); at the i-th marker the target is the i-th data token, i.e. every target
+    sits ``seq_len - n_tokens`` positions after its source. Returns ``inputs`` and ``labels`` (n_samples,
+    seq_len) int64 (-100 except at the markers).
+    """
+    _check_pos_int("n_samples", n_samples, 1)
+    _check_pos_int("n_tokens", n_tokens, 1)
+    _check_pos_int("vocab_size", vocab_size, 3)
+    _check_pos_int("seq_len", seq_len, 2 * n_tokens)
+    g = torch.Generator().manual_seed(seed)
+    data = torch.randint(2, vocab_size, (n_samples, n_tokens), generator=g)
+    inputs = torch.full((n_samples, seq_len), BLANK_TOKEN, dtype=torch.long)
+    inputs[:, :n_tokens] = data
+    inputs[:, seq_len - n_tokens :] = MARKER_TOKEN
+    labels = torch.full((n_samples, seq_len), IGNORE_INDEX, dtype=torch.long)
+    labels[:, seq_len - n_tokens :] = data
+    return inputs, labels
+
+
+def mqar_vocab_size(n_keys: int, n_values: int) -> int:
+    """Vocabulary size of :func:`multi_query_recall`: blank + keys + values."""
+    return 1 + n_keys + n_values
+
+
+def multi_query_recall(
+    n_samples: int,
+    seq_len: int,
+    n_pairs: int = 8,
+    n_queries: int = 32,
+    n_keys: int = 8,
+    n_values: int = 8,
+    seed: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Multi-query associative-recall (MQAR) examples.
+
+    Returns ``inputs`` (n_samples, seq_len) int64 in [0, mqar_vocab_size(n_keys, n_values)) and ``labels``
+    (n_samples, seq_len) int64: the queried key's value at the ``n_queries`` query positions, -100 elsewhere.
+    """
+    _check_pos_int("n_samples", n_samples, 1)
+    _check_pos_int("n_keys", n_keys, 1)
+    _check_pos_int("n_values", n_values, 1)
+    _check_pos_int("n_queries", n_queries, 1)
+    _check_pos_int("n_pairs", n_pairs, 1)
+    if n_pairs > n_keys:
+        raise ValueError(f"n_pairs={n_pairs} needs as many distinct keys, got n_keys={n_keys}; raise n_keys")
+    _check_pos_int("seq_len", seq_len, 2 * n_pairs + n_queries)
+    g = torch.Generator().manual_seed(seed)
+    keys = torch.rand(n_samples, n_keys, generator=g).argsort(dim=1)[:, :n_pairs] + 1
+    values = torch.randint(1 + n_keys, 1 + n_keys + n_values, (n_samples, n_pairs), generator=g)
+    context = torch.stack([keys, values], dim=-1).reshape(n_samples, 2 * n_pairs)
+    rest = seq_len - 2 * n_pairs
+    pos = torch.rand(n_samples, rest, generator=g).argsort(dim=1)[:, :n_queries]
+    which = torch.randint(0, n_pairs, (n_samples, n_queries), generator=g)
+    tail = torch.full((n_samples, rest), BLANK_TOKEN, dtype=torch.long)
+    tail.scatter_(1, pos, torch.gather(keys, 1, which))
+    tail_labels = torch.full((n_samples, rest), IGNORE_INDEX, dtype=torch.long)
+    tail_labels.scatter_(1, pos, torch.gather(values, 1, which))
+    inputs = torch.cat([context, tail], dim=1)
+    labels = torch.cat([torch.full((n_samples, 2 * n_pairs), IGNORE_INDEX, dtype=torch.long), tail_labels], dim=1)
     return inputs, labels
 
 

@@ -2,11 +2,14 @@ import pytest
 import torch
 
 from lra.data.synthetic import (
+    BLANK_TOKEN,
     IGNORE_INDEX,
     MARKER_TOKEN,
     associative_recall,
     associative_recall_dataset,
     associative_recall_labels,
+    mqar_vocab_size,
+    multi_query_recall,
     selective_copying,
     selective_copying_dataset,
 )
@@ -82,3 +85,38 @@ def test_datasets():
 def test_bad_args(fn, args, match):
     with pytest.raises(ValueError, match=match):
         fn(*args)
+
+
+def test_multi_query_recall_is_consistent():
+    n_keys, n_values, n_pairs, n_queries, L = 6, 5, 4, 20, 61
+    x, lab = multi_query_recall(40, L, n_pairs, n_queries, n_keys, n_values, seed=7)
+    assert x.shape == lab.shape == (40, L) and x.dtype == lab.dtype == torch.int64
+    assert int(x.max()) < mqar_vocab_size(n_keys, n_values) == 12 and int(x.min()) >= 0
+    for i in range(40):
+        seq, tgt = x[i].tolist(), lab[i].tolist()
+        keys, vals = seq[0 : 2 * n_pairs : 2], seq[1 : 2 * n_pairs : 2]
+        assert len(set(keys)) == n_pairs and all(1 <= k <= n_keys for k in keys)
+        assert all(1 + n_keys <= v < 1 + n_keys + n_values for v in vals)
+        mapping = dict(zip(keys, vals))
+        assert all(t == IGNORE_INDEX for t in tgt[: 2 * n_pairs])
+        queries = [j for j in range(2 * n_pairs, L) if seq[j] != BLANK_TOKEN]
+        assert len(queries) == n_queries
+        for j in range(2 * n_pairs, L):
+            assert tgt[j] == (mapping[seq[j]] if seq[j] != BLANK_TOKEN else IGNORE_INDEX)
+    assert torch.equal(multi_query_recall(40, L, n_pairs, n_queries, n_keys, n_values, seed=7)[0], x)
+    assert not torch.equal(multi_query_recall(40, L, n_pairs, n_queries, n_keys, n_values, seed=8)[0], x)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(n_samples=0, seq_len=64), "n_samples"),
+        (dict(n_samples=2, seq_len=64, n_pairs=9, n_keys=8), "n_pairs"),
+        (dict(n_samples=2, seq_len=40, n_pairs=8, n_queries=32), "seq_len"),
+        (dict(n_samples=2, seq_len=64, n_values=0), "n_values"),
+        (dict(n_samples=2, seq_len=64, n_queries=0), "n_queries"),
+    ],
+)
+def test_multi_query_recall_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        multi_query_recall(**kwargs)
