@@ -8,6 +8,7 @@ from lra.data.synthetic import (
     associative_recall,
     associative_recall_dataset,
     associative_recall_labels,
+    copying_memory,
     mqar_vocab_size,
     multi_query_recall,
     selective_copying,
@@ -120,3 +121,17 @@ def test_multi_query_recall_is_consistent():
 def test_multi_query_recall_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         multi_query_recall(**kwargs)
+
+
+def test_copying_memory():
+    x, lab = copying_memory(30, 64, n_tokens=5, vocab_size=7, seed=2)
+    assert x.shape == lab.shape == (30, 64) and x.dtype == lab.dtype == torch.int64
+    assert ((x[:, :5] >= 2) & (x[:, :5] < 7)).all() and (x[:, 5:59] == BLANK_TOKEN).all()
+    assert (x[:, 59:] == MARKER_TOKEN).all()
+    assert torch.equal(lab[:, 59:], x[:, :5]) and (lab[:, :59] == IGNORE_INDEX).all()
+    assert torch.equal(copying_memory(30, 64, 5, 7, seed=2)[0], x)
+    assert not torch.equal(copying_memory(30, 64, 5, 7, seed=3)[0], x)
+    with pytest.raises(ValueError, match="seq_len"):
+        copying_memory(2, 9, n_tokens=5)
+    with pytest.raises(ValueError, match="vocab_size"):
+        copying_memory(2, 20, n_tokens=5, vocab_size=2)
