@@ -44,6 +44,8 @@ class HyenaOperator(nn.Module):
         dropout: dropout on convolution inputs.
         bidirectional: non-causal variant (centered short conv + two-sided filters). Default causal.
         filter_lr, filter_wd: ``_optim`` hint of the filter MLP (1e-3, 0).
+        filter_kwargs: further :class:`~seqconv.kernels.HyenaFilter` options, e.g. ``{"modulate": False}`` to drop
+            the exponential decay window (needed for exact recall far back, see tests/modules/test_learning.py).
         backend: long_conv backend.
         layer_idx: position in the stack (mixer contract, unused).
 
@@ -67,6 +69,7 @@ class HyenaOperator(nn.Module):
         filter_wd: Optional[float] = 0.0,
         backend: str = "auto",
         layer_idx: Optional[int] = None,
+        filter_kwargs: Optional[dict] = None,
     ) -> None:
         super().__init__()
         if not isinstance(d_model, int) or d_model < 1:
@@ -102,6 +105,7 @@ class HyenaOperator(nn.Module):
             normalized=normalized,
             lr=filter_lr,
             weight_decay=filter_wd,
+            **(filter_kwargs or {}),
         )
         # D term of each long convolution ("bias" in the published code), randn init.
         self.bias = nn.Parameter(torch.randn(order - 1, d_model))
