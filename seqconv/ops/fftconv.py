@@ -8,9 +8,10 @@ start, negative lags ``-1..-K1`` at the end -- with ``n >= L + max(K0 - 1, K1)``
 convolution of the zero-padded input equals the linear one on the first ``L`` outputs. ``n`` is the smallest
 even 5-smooth number above that bound (FFT libraries are fastest on such sizes), not blindly ``2 * next_pow2``.
 
-Memory: the forward keeps the input spectrum, the kernel spectrum (no batch dimension), ``D`` and ``gate`` --
-never more than plain autograd through rfft/irfft keeps. The backward is one rfft and two irffts: a correlation
-with the kernel for ``grad_u`` and a correlation with the input for ``grad_k``; ``grad_D`` comes from Parseval.
+Memory and work: ``D`` is folded into the kernel spectrum; the forward keeps the input spectrum, that kernel
+spectrum (no batch dimension) and ``gate`` -- never more than plain autograd through rfft/irfft keeps. The
+backward is one rfft and two irffts: a correlation with the kernel for ``grad_u`` and a correlation with the input
+for ``grad_k``; ``grad_D`` comes from Parseval.
 
 Precision: FFTs run in float32 for float16/bfloat16/float32 inputs and in float64 for float64 inputs; the
 output has the input's dtype.
@@ -97,15 +98,6 @@ def kernel_spectrum(k: Tensor, length: int, n: int, bidirectional: bool, dtype: 
     return spec
 
 
-def _conv_from_spectra(u: Tensor, u_f: Tensor, k_f: Tensor, D: Optional[Tensor], n: int) -> Tensor:
-    """Linear conv plus the D skip from spectra: (batch, channels, dim, length) in the compute dtype."""
-    L = u.shape[-1]
-    y = torch.fft.irfft(u_f.unsqueeze(1) * k_f, n=n)[..., :L]
-    if D is None:
-        return y.contiguous()
-    return torch.addcmul(y, D.to(y.dtype)[None, :, :, None], u.to(y.dtype)[:, None])
-
-
 def _parseval_weights(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """w such that sum_t a[t] b[t] = sum_f w[f] Re(A[f] conj(B[f])) for real a, b and their rfft (n even)."""
     w = torch.full((n // 2 + 1,), 2.0 / n, dtype=dtype, device=device)
@@ -114,48 +106,45 @@ def _parseval_weights(n: int, dtype: torch.dtype, device: torch.device) -> Tenso
 
 
 class _FFTConv(torch.autograd.Function):
-    """Saves the input spectrum (not the input: the D gradient comes from Parseval), the kernel spectrum, D, gate.
+    """The FFT conv with a hand-written backward.
 
-    That is never more than plain autograd keeps (it saves both spectra and the input) and avoids recomputing
-    ``rfft(u)`` in the backward, which then costs one rfft (of the output gradient) and two irffts.
+    The ``D`` skip is folded into the kernel spectrum (a delta at lag 0 has a flat spectrum): ``kd_f = k_f + D``,
+    so the skip costs no pass over the data in the forward nor in ``grad_u``. Saved for the backward: the input
+    spectrum (not the input: ``grad_D`` comes from Parseval), ``kd_f`` (no batch dimension) and the gate -- never
+    more than plain autograd keeps (both spectra and the input) -- and no ``rfft(u)`` is recomputed: the
+    backward costs one rfft (of the output gradient) and two irffts, plus one irfft for the gate's gradient.
     """
 
     @staticmethod
     def forward(ctx, u: Tensor, k_circ: Tensor, k_f: Tensor, D: Optional[Tensor], gate: Optional[Tensor], n: int):
-        u_f = torch.fft.rfft(u.to(k_f.real.dtype), n=n)
-        y = _conv_from_spectra(u, u_f, k_f, D, n)
-        B, C, H, L = y.shape
-        out = y.view(B, C * H, L)
-        if gate is not None:
-            out = out * gate.to(out.dtype)
-        ctx.save_for_backward(u_f, k_f, D, gate)
+        cdt = k_f.real.dtype
+        kd_f = k_f if D is None else k_f + D.to(cdt)[..., None]
+        u_f = torch.fft.rfft(u.to(cdt), n=n)
+        B, H, L = u.shape
+        y = torch.fft.irfft(u_f.unsqueeze(1) * kd_f, n=n)[..., :L]
+        out = y.contiguous() if gate is None else y * gate.to(cdt).view(B, -1, H, L)
+        ctx.save_for_backward(u_f, kd_f, D, gate)
         ctx.n, ctx.length, ctx.u_dtype = n, L, u.dtype
         ctx.k_len, ctx.k_dtype = k_circ.shape[-1], k_circ.dtype
-        return out.to(u.dtype)
+        return out.view(B, -1, L).to(u.dtype)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        u_f, k_f, D, gate = ctx.saved_tensors
+        u_f, kd_f, D, gate = ctx.saved_tensors
         n, L = ctx.n, ctx.length
-        cdt = k_f.real.dtype
-        C, H = k_f.shape[0], k_f.shape[1]
-        g = grad_out.to(cdt).reshape(u_f.shape[0], C, H, L)
+        cdt = kd_f.real.dtype
+        B, C, H = u_f.shape[0], kd_f.shape[0], kd_f.shape[1]
+        g = grad_out.to(cdt).reshape(B, C, H, L)
         grad_gate = None
         if gate is not None:
             if ctx.needs_input_grad[4]:
-                pre = torch.fft.irfft(u_f.unsqueeze(1) * k_f, n=n)[..., :L]
-                if D is not None:
-                    u = torch.fft.irfft(u_f, n=n)[..., :L]
-                    pre = pre + D.to(cdt)[None, :, :, None] * u[:, None]
-                grad_gate = (g * pre).flatten(1, 2).to(gate.dtype)
+                pre = torch.fft.irfft(u_f.unsqueeze(1) * kd_f, n=n)[..., :L]
+                grad_gate = (g * pre).view(B, C * H, L).to(gate.dtype)
             g = g * gate.to(cdt).view_as(g)
         g_f = torch.fft.rfft(g, n=n)
         grad_u = grad_k = grad_D = None
         if ctx.needs_input_grad[0]:
-            grad_u = torch.fft.irfft((g_f * k_f.conj()).sum(1), n=n)[..., :L]
-            if D is not None:
-                grad_u = grad_u + (g * D.to(cdt)[None, :, :, None]).sum(1)
-            grad_u = grad_u.to(ctx.u_dtype)
+            grad_u = torch.fft.irfft((g_f * kd_f.conj()).sum(1), n=n)[..., :L].to(ctx.u_dtype)
         if ctx.needs_input_grad[1]:
             grad_k = torch.fft.irfft((g_f * u_f.conj().unsqueeze(1)).sum(0), n=n)[..., : ctx.k_len]
             grad_k = grad_k.to(ctx.k_dtype)
