@@ -65,11 +65,13 @@ def match_width(model: str, target: int, n_layer: int, n_head: int, block_size: 
     """
     step = multiple * n_head // _gcd(multiple, n_head)
     best: tuple[int, int] | None = None
+    last_error: ValueError | None = None
     d = step
-    while d <= 8192:
+    while d <= 2048:
         try:
             n = count_params(model, d, n_layer, n_head, block_size, vocab)
-        except ValueError:  # a width the model rejects (e.g. an odd head dim for rotary attention): skip it
+        except ValueError as e:  # a width the model rejects (e.g. an odd head dim for rotary attention): skip it
+            last_error = e
             d += step
             continue
         if best is None or abs(n - target) < abs(best[1] - target):
@@ -78,7 +80,8 @@ def match_width(model: str, target: int, n_layer: int, n_head: int, block_size: 
             break
         d += step
     if best is None:
-        raise ValueError(f"{model}: no d_model up to 8192 (multiples of {step}) builds; check --n-layer / --n-head")
+        raise ValueError(f"{model}: no d_model up to 2048 (multiples of {step}) builds with n_layer={n_layer}, "
+                         f"n_head={n_head}, block_size={block_size}; last error: {last_error}")
     rel = abs(best[1] - target) / target
     if rel > tolerance:
         raise ValueError(

@@ -122,7 +122,7 @@ def test_compare_lm_smoke(tmp_path) -> None:
     text = tmp_path / "corpus.txt"
     _corpus(text)
     common = ["--target-params", "40000", "--param-tolerance", "0.2", "--n-layer", "1", "--eval-every", "1.5",
-              "--train-files", str(text), "--block-size", "32", "--batch-size", "4", "--max-eval-blocks", "4",
+              "--train-files", str(text), "--block-size", "64", "--batch-size", "4", "--max-eval-blocks", "4",
               "--logging-steps", "5", "--date", "2026-11-29"]
     res = compare_lm.main(["--budget", "3", "--out", str(tmp_path / "wall"), *common])
     rows = res["rows"]
