@@ -29,9 +29,9 @@ DEFAULT_LENGTHS = [1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20]
 
 
 def shape_for(length: int, elements: int) -> tuple[int, int]:
-    """(batch, dim) with batch * dim * length close to ``elements``: batch up to 8, dim at least 4."""
+    """(batch, dim) with batch * dim * length close to ``elements``: batch up to 8 (at least 4 while dim >= 4)."""
     per_length = max(elements // length, 4)
-    batch = min(8, max(1, per_length // 16))
+    batch = min(8, max(1, per_length // 4))
     return batch, max(4, per_length // batch)
 
 

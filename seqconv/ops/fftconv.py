@@ -79,20 +79,39 @@ def clear_spectrum_cache() -> None:
     _SPECTRUM_CACHE.clear()
 
 
-def kernel_spectrum(k: Tensor, length: int, n: int, bidirectional: bool, dtype: torch.dtype) -> Tensor:
-    """``rfft`` of the circular kernel, (channels, dim, n // 2 + 1) complex; cached when ``k`` needs no grad."""
+def _owner(t: Tensor) -> Tensor:
+    """The tensor whose version counter ``t`` shares (a view shares its base's)."""
+    return t if t._base is None else t._base
+
+
+def kernel_spectrum(
+    k: Tensor, D: Optional[Tensor], length: int, n: int, bidirectional: bool, dtype: torch.dtype, cache: bool = True
+) -> Tensor:
+    """``rfft`` of the circular kernel plus ``D`` (a delta at lag 0 has a flat spectrum): (channels, dim, n//2+1).
+
+    Computed without autograd. With ``cache=True`` the result is kept, keyed by the identity, view geometry and
+    version counter of ``k`` and ``D`` (views are traced to their base, so the fresh views ``long_conv`` makes
+    of an unchanged parameter still hit), until either is changed in place or freed.
+    """
+    tensors = [k] if D is None else [k, D]
     # Inference-mode tensors have no version counter, so a change in place could not be detected: no cache.
-    cacheable = not (torch.is_grad_enabled() and k.requires_grad) and not k.is_inference()
-    key = (id(k), length, n, bidirectional, dtype)
-    if cacheable:
+    cache = cache and not any(t.is_inference() for t in tensors)
+    if cache:
+        owners = tuple(_owner(t) for t in tensors)
+        geometry = tuple((id(o), t.storage_offset(), tuple(t.shape), tuple(t.stride())) for o, t in zip(owners, tensors))
+        key = (geometry, length, n, bidirectional, dtype)
+        versions = tuple(o._version for o in owners)
         hit = _SPECTRUM_CACHE.get(key)
-        if hit is not None and hit[0]() is k and hit[1] == k._version:
+        if hit is not None and all(r() is o for r, o in zip(hit[0], owners)) and hit[1] == versions:
             _SPECTRUM_CACHE.move_to_end(key)
             return hit[2]
-    spec = torch.fft.rfft(_circular_kernel(k, length, n, bidirectional).to(dtype), n=n)
-    if cacheable:
-        ref = weakref.ref(k, lambda _ref, key=key: _SPECTRUM_CACHE.pop(key, None))
-        _SPECTRUM_CACHE[key] = (ref, k._version, spec)
+    with torch.no_grad():
+        spec = torch.fft.rfft(_circular_kernel(k, length, n, bidirectional).to(dtype), n=n)
+        if D is not None:
+            spec = spec + D.to(dtype)[..., None]
+    if cache:
+        refs = tuple(weakref.ref(o, lambda _ref, key=key: _SPECTRUM_CACHE.pop(key, None)) for o in owners)
+        _SPECTRUM_CACHE[key] = (refs, versions, spec)
         while len(_SPECTRUM_CACHE) > _SPECTRUM_CACHE_SIZE:
             _SPECTRUM_CACHE.popitem(last=False)
     return spec
@@ -108,20 +127,22 @@ def _parseval_weights(n: int, dtype: torch.dtype, device: torch.device) -> Tenso
 class _FFTConv(torch.autograd.Function):
     """The FFT conv with a hand-written backward.
 
-    The ``D`` skip is folded into the kernel spectrum (a delta at lag 0 has a flat spectrum): ``kd_f = k_f + D``,
-    so the skip costs no pass over the data in the forward nor in ``grad_u``. Saved for the backward: the input
+    ``kd_f`` is the kernel spectrum with the ``D`` skip folded in (:func:`kernel_spectrum`), so the skip costs no
+    pass over the data in the forward nor in ``grad_u``; ``D`` itself is passed only for its gradient. Saved for the backward: the input
     spectrum (not the input: ``grad_D`` comes from Parseval), ``kd_f`` (no batch dimension) and the gate -- never
     more than plain autograd keeps (both spectra and the input) -- and no ``rfft(u)`` is recomputed: the
     backward costs one rfft (of the output gradient) and two irffts, plus one irfft for the gate's gradient.
     """
 
     @staticmethod
-    def forward(ctx, u: Tensor, k_circ: Tensor, k_f: Tensor, D: Optional[Tensor], gate: Optional[Tensor], n: int):
-        cdt = k_f.real.dtype
-        kd_f = k_f if D is None else k_f + D.to(cdt)[..., None]
+    def forward(ctx, u: Tensor, k_circ: Tensor, kd_f: Tensor, D: Optional[Tensor], gate: Optional[Tensor], n: int):
+        cdt = kd_f.real.dtype
         u_f = torch.fft.rfft(u.to(cdt), n=n)
         B, H, L = u.shape
-        y = torch.fft.irfft(u_f.unsqueeze(1) * kd_f, n=n)[..., :L]
+        if kd_f.shape[0] == 1 and not any(ctx.needs_input_grad):
+            y = torch.fft.irfft(u_f.mul_(kd_f[0]).unsqueeze(1), n=n)[..., :L]  # u_f is not needed later: in place
+        else:
+            y = torch.fft.irfft(u_f.unsqueeze(1) * kd_f, n=n)[..., :L]
         out = y.contiguous() if gate is None else y * gate.to(cdt).view(B, -1, H, L)
         ctx.save_for_backward(u_f, kd_f, D, gate)
         ctx.n, ctx.length, ctx.u_dtype = n, L, u.dtype
@@ -175,10 +196,9 @@ def fft_conv(
     k1_len = min(klen, L - 1) if bidirectional else 0
     n = fft_size(L, min(klen, L), k1_len)
     cdt = _compute_dtype(u.dtype)
-    if torch.is_grad_enabled() and k.requires_grad:
-        # Gradients reach k through the circular layout (slice/flip/cat) and the Function's grad w.r.t. k_circ.
-        k_circ = _circular_kernel(k, L, n, bidirectional)
-        k_f = torch.fft.rfft(k_circ.detach().to(cdt), n=n)
-    else:
-        k_circ, k_f = k, kernel_spectrum(k, L, n, bidirectional, cdt)  # no kernel grad: k_circ is unused
-    return _FFTConv.apply(u, k_circ, k_f, D, gate, n)
+    k_grad = torch.is_grad_enabled() and k.requires_grad
+    # Gradients reach k through the circular layout (slice/flip/cat) and the Function's grad w.r.t. k_circ.
+    k_circ = _circular_kernel(k, L, n, bidirectional) if k_grad else k  # without a kernel grad k_circ is unused
+    cache = not (k_grad or (torch.is_grad_enabled() and D is not None and D.requires_grad))
+    kd_f = kernel_spectrum(k, D, L, n, bidirectional, cdt, cache=cache)
+    return _FFTConv.apply(u, k_circ, kd_f, D, gate, n)
