@@ -166,7 +166,8 @@ def test_low_precision_gradients_keep_dtypes():
 
 def test_spectrum_cache_reuses_and_invalidates():
     clear_spectrum_cache()
-    u, k, _, _ = make(2, 100, 3, 100, 1, False, dtype=torch.float32)
+    u, k, D, _ = make(2, 100, 3, 100, 1, False, dtype=torch.float32)
+    k, D = k[0].clone(), D[0].clone()  # 2-D kernel and 1-D D: long_conv passes fresh views of them every call
     calls = []
     original = fftconv_module._circular_kernel
 
@@ -177,15 +178,20 @@ def test_spectrum_cache_reuses_and_invalidates():
     fftconv_module._circular_kernel = counting
     try:
         with torch.no_grad():
-            y1 = long_conv(u, k)
-            y2 = long_conv(u, k)
+            y1 = long_conv(u, k, D)
+            y2 = long_conv(u, k, D)
             assert torch.equal(y1, y2)
             n_first = len(calls)
             k.mul_(2.0)  # in-place change bumps the version counter: the cache must notice
-            y3 = long_conv(u, k)
+            D.mul_(2.0)
+            y3 = long_conv(u, k, D)
+            n_third = len(calls)
+            D.add_(1.0)  # so must a change of D alone
+            y4 = long_conv(u, k, D)
         torch.testing.assert_close(y3, 2 * y1, rtol=1e-5, atol=1e-5)
-        # the first call built the spectrum, the second reused it, the third rebuilt it
-        assert n_first == 1 and len(calls) == 2
+        torch.testing.assert_close(y4, y3 + u, rtol=1e-5, atol=1e-5)
+        # the first call built the spectrum, the second reused it, the third and fourth rebuilt it
+        assert (n_first, n_third, len(calls)) == (1, 2, 3)
     finally:
         fftconv_module._circular_kernel = original
         clear_spectrum_cache()
