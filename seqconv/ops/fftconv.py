@@ -11,7 +11,7 @@ even 5-smooth number above that bound (FFT libraries are fastest on such sizes),
 Memory and work: ``D`` is folded into the kernel spectrum; the forward keeps the input spectrum, that kernel
 spectrum (no batch dimension) and ``gate`` -- never more than plain autograd through rfft/irfft keeps. The
 backward is one rfft and two irffts: a correlation with the kernel for ``grad_u`` and a correlation with the input
-for ``grad_k``; ``grad_D`` comes from Parseval.
+for ``grad_k``, whose lag-0 value is ``grad_D``.
 
 Precision: FFTs run in float32 for float16/bfloat16/float32 inputs and in float64 for float64 inputs; the
 output has the input's dtype.
@@ -117,19 +117,12 @@ def kernel_spectrum(
     return spec
 
 
-def _parseval_weights(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """w such that sum_t a[t] b[t] = sum_f w[f] Re(A[f] conj(B[f])) for real a, b and their rfft (n even)."""
-    w = torch.full((n // 2 + 1,), 2.0 / n, dtype=dtype, device=device)
-    w[0] = w[-1] = 1.0 / n
-    return w
-
-
 class _FFTConv(torch.autograd.Function):
     """The FFT conv with a hand-written backward.
 
     ``kd_f`` is the kernel spectrum with the ``D`` skip folded in (:func:`kernel_spectrum`), so the skip costs no
     pass over the data in the forward nor in ``grad_u``; ``D`` itself is passed only for its gradient. Saved for the backward: the input
-    spectrum (not the input: ``grad_D`` comes from Parseval), ``kd_f`` (no batch dimension) and the gate -- never
+    spectrum (not the input: ``grad_D`` is the lag-0 value of the kernel's correlation), ``kd_f`` (no batch dimension) and the gate -- never
     more than plain autograd keeps (both spectra and the input) -- and no ``rfft(u)`` is recomputed: the
     backward costs one rfft (of the output gradient) and two irffts, plus one irfft for the gate's gradient.
     """
@@ -166,13 +159,14 @@ class _FFTConv(torch.autograd.Function):
         grad_u = grad_k = grad_D = None
         if ctx.needs_input_grad[0]:
             grad_u = torch.fft.irfft((g_f * kd_f.conj()).sum(1), n=n)[..., :L].to(ctx.u_dtype)
-        if ctx.needs_input_grad[1]:
-            grad_k = torch.fft.irfft((g_f * u_f.conj().unsqueeze(1)).sum(0), n=n)[..., : ctx.k_len]
-            grad_k = grad_k.to(ctx.k_dtype)
-        if D is not None and ctx.needs_input_grad[3]:
-            # sum_{b,t} g[b,c,h,t] u[b,h,t] by Parseval on the zero-padded signals
-            cross = torch.einsum("bchf,bhf->chf", g_f, u_f.conj()).real
-            grad_D = (cross * _parseval_weights(n, cdt, cross.device)).sum(-1).to(D.dtype)
+        if ctx.needs_input_grad[1] or (D is not None and ctx.needs_input_grad[3]):
+            # correlation of the output gradient with the input, summed over the batch: the kernel's gradient at
+            # every lag; D acts as a delta at lag 0, so its gradient is the lag-0 value
+            corr = torch.fft.irfft((g_f * u_f.conj().unsqueeze(1)).sum(0), n=n)
+            if ctx.needs_input_grad[1]:
+                grad_k = corr[..., : ctx.k_len].to(ctx.k_dtype)
+            if D is not None and ctx.needs_input_grad[3]:
+                grad_D = corr[..., 0].to(D.dtype)
         return grad_u, grad_k, None, grad_D, grad_gate, None
 
 
