@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -69,6 +71,40 @@ MODULE_NAMES = {
     "op_efficiency": "experiments.bench_op_efficiency",
     "profile": "experiments.profile_step",
 }
+
+# Benchmarks of the other issues, run as `python -m <module> <args>`; their stdout (a markdown table) becomes a
+# section of RESULTS.md, saved as <out>/<name>.md so --report-only and --only keep it.
+EXTRA: dict[str, tuple[str, str, dict[str, list[str]]]] = {
+    "conv_op": ("Long-conv op vs the plain FFT conv and the FFT floor (issue 2)", "experiments.bench_conv", {
+        "full": ["--lengths", "1024", "4096", "16384", "65536", "262144", "1048576", "--min-run-time", "0.5"],
+        "quick": ["--lengths", "1024", "16384", "--elements", "262144", "--min-run-time", "0.1"],
+    }),
+    "butterfly": ("Monarch (FlashButterfly) PyTorch backend vs torch.fft conv, CPU (issue 4)", "experiments.bench_butterfly", {
+        "full": ["--lengths", "1024,4096,16384,65536"],
+        "quick": ["--lengths", "1024,4096"],
+    }),
+    "generate": ("Cached generation vs recompute, and a Transformer with its KV cache (issue 5)", "experiments.bench_generate", {
+        "full": ["--lengths", "1024", "4096", "8192", "--new-tokens", "64", "--recompute-tokens", "2"],
+        "quick": ["--lengths", "256", "1024", "--new-tokens", "16", "--recompute-tokens", "2", "--d-model", "64",
+                  "--n-layer", "2"],
+    }),
+}
+HAND_RUN = [("lm_shakespeare.md", "lm_shakespeare_loss.png")]  # long runs made by their own commands (issue 7)
+
+
+def run_extra(name: str, profile: str, out: Path, machine: str, threads: Optional[int]) -> None:
+    title, module, argvs = EXTRA[name]
+    argv = list(argvs[profile])
+    if threads and module != "experiments.bench_butterfly":
+        argv += ["--threads", str(threads)]
+    command = f"python -m {module} {' '.join(argv)}"
+    print(f"\n## {name}: {command}", flush=True)
+    t0 = time.perf_counter()
+    table = subprocess.run([sys.executable, "-m", module, *argv], check=True, stdout=subprocess.PIPE, text=True).stdout
+    text = f"## {title}\n\nCommand: `{command}` ({time.perf_counter() - t0:.0f} s)\n\nMachine: {machine}\n\n{table.strip()}\n"
+    (out / f"{name}.md").write_text(text)
+    print(table, flush=True)
+
 
 FIXES = """\
 Fixes made from the profiles (each kept the function identical up to float rounding, with a test against the
@@ -208,6 +244,14 @@ def write_results(out: Path, results: dict[str, Any], commands: dict[str, str], 
                   markdown_table(prof["profile"], profile_step.PROFILE_COLUMNS), "",
                   "Kernel generation vs one layer forward:", "",
                   markdown_table(prof["share"], profile_step.SHARE_COLUMNS), ""]
+    for name in EXTRA:
+        if (out / f"{name}.md").exists():
+            lines += [(out / f"{name}.md").read_text(), ""]
+    for md, png in HAND_RUN:
+        if (out / md).exists():
+            lines += [(out / md).read_text().replace("\n# ", "\n## ", 1), ""]
+            if (out / png).exists():
+                lines += [f"![{md}]({png})", ""]
     lines += ["## Fixes", "", FIXES]
     path = out / "RESULTS.md"
     path.write_text("\n".join(lines))
@@ -220,7 +264,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     size.add_argument("--all", action="store_true", help="full sizes")
     size.add_argument("--quick", action="store_true", help="small sizes, < 2 minutes")
     size.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--only", nargs="+", choices=list(MODULES), default=list(MODULES))
+    p.add_argument("--only", nargs="+", choices=[*MODULES, *EXTRA], default=[*MODULES, *EXTRA])
     p.add_argument("--out", default=None, help="output folder (default benchmarks/, or benchmarks/quick/)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--clock", default="wall", choices=list(bench_mixers.CLOCKS))
@@ -234,7 +278,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     machine = machine_description(device)
     results, commands = {}, {}
-    for name in [] if args.report_only else args.only:
+    for name in [] if args.report_only else [n for n in args.only if n in EXTRA and profile in EXTRA[n][2]]:
+        run_extra(name, profile, out, machine, args.threads)
+    for name in [] if args.report_only else [n for n in args.only if n in MODULES]:
         argv_b = PROFILES[profile][name]
         commands[name] = _command(name, argv_b, args.threads, args.clock)
         print(f"\n## {name}: {commands[name]}", flush=True)

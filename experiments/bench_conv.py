@@ -18,6 +18,7 @@ Usage:  python -m experiments.bench_conv [--lengths 1024 16384 ...] [--device cu
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Callable
 
 import torch
@@ -128,7 +129,7 @@ def run(lengths: list[int], elements: int, dtype: torch.dtype, device: str, min_
                     "peak MiB (fwd+bwd)": mib(peak_memory(case, fb_args, device)),
                 }
             )
-        print(markdown_table([r for r in rows if r["L"] == length]), flush=True)
+        print(markdown_table([r for r in rows if r["L"] == length]), file=sys.stderr, flush=True)
     return rows
 
 
@@ -143,9 +144,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"# bench_conv: {machine_description(args.device)}; dtype {args.dtype}\n")
+    print(f"bench_conv: {machine_description(args.device)}; dtype {args.dtype}", file=sys.stderr)
     rows = run(args.lengths, args.elements, getattr(torch, args.dtype), args.device, args.min_run_time)
-    print("\n## all lengths\n")
     print(markdown_table(rows))
 
 

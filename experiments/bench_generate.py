@@ -18,6 +18,7 @@ Example (CPU defaults, small model):
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
@@ -90,8 +91,7 @@ def main(argv=None) -> None:
             t = None if tf is None else cached_rates(tf, prompt, a.new_tokens, a.repeats)
             rows.append((mixer, L, ce, cd, r, t))
             print(f"  {mixer} L={L}: cache e2e {ce:.1f} / decode {cd:.1f} tok/s, recompute {r or float('nan'):.2f} "
-                  f"tok/s, transformer+KV decode {t[1] if t else float('nan'):.1f} tok/s", flush=True)
-    print()
+                  f"tok/s, transformer+KV decode {t[1] if t else float('nan'):.1f} tok/s", file=sys.stderr, flush=True)
     print("| mixer | prompt L | cache e2e tok/s | cache decode tok/s | recompute tok/s | decode / recompute "
           "| e2e / recompute | Transformer+KV e2e / decode tok/s | conv / Transformer decode |")
     print("|---|---|---|---|---|---|---|---|---|")
