@@ -202,17 +202,6 @@ class GlobalConvState(MixerState):
         self.kflip = k.flip(-1).contiguous()
         self.buf = torch.zeros(batch_size, mixer.d_model, _initial_capacity(1, max_length), device=p.device)
 
-    def _post(self, y: Tensor, mask: Optional[Tensor]) -> Tensor:
-        m = self.mixer
-        if m.activation == "gelu":
-            y = F.gelu(y)
-        y = m.output_linear(m.dropout(y))
-        if m.glu:
-            y = F.glu(y, dim=-1)
-        if mask is not None:
-            y = y.masked_fill(~mask.unsqueeze(-1), 0.0)
-        return y
-
     def forward(self, x: Tensor, mask: Optional[Tensor]) -> Tensor:
         m = self.mixer
         B, T, H = x.shape
@@ -234,7 +223,7 @@ class GlobalConvState(MixerState):
             y = long_conv(u, self.k[..., :n], m.D, bidirectional=False, backend=m.backend, layout="BHL")
             y = y[..., t0:].transpose(1, 2)
         self.seen = t0 + T
-        return self._post(y, mask)
+        return m.post_conv(y, mask)
 
 
 # ------------------------------------------------------------------------------------------------------ hyena

@@ -114,6 +114,14 @@ class GlobalConv(nn.Module):
             x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
         k = self.kernel(x.shape[1])
         y = long_conv(x, k, self.D, bidirectional=self.bidirectional, backend=self.backend, layout="BLH")
+        return self.post_conv(y, mask)
+
+    def post_conv(self, y: Tensor, mask: Optional[Tensor]) -> Tensor:
+        """Everything after the long convolution: activation, dropout, output projection, GLU, re-zero padding.
+
+        y: (batch, length, channels * d_model) convolution output (+ D skip); mask: (batch, length) bool or None
+        -> (batch, length, d_model). Shared with the incremental-decoding state (seqconv/models/cache.py).
+        """
         if self.activation == "gelu":
             y = F.gelu(y)
         y = self.output_linear(self.dropout(y))
