@@ -71,3 +71,51 @@ def check_gradients(mixer: nn.Module, d_model: int, length: int = 31, skip: Call
         assert p.grad is not None, f"parameter {name} got no gradient"
         assert torch.isfinite(p.grad).all(), f"parameter {name} has non-finite gradient"
         assert p.grad.abs().sum() > 0, f"parameter {name} has an all-zero gradient"
+
+
+def check_causal_with_and_without_mask(mixer: nn.Module, d_model: int, length: int, t0: int, pad_row: int,
+                                       pad_from: int) -> None:
+    """Perturbing x at t >= t0 leaves outputs before t0 unchanged, without a mask and with right padding in row
+    ``pad_row`` from ``pad_from`` on; the perturbation does change later outputs. Draws x from the current seed."""
+    x = torch.randn(2, length, d_model)
+    x2 = x.clone()
+    x2[:, t0:] += torch.randn_like(x2[:, t0:])
+    mask = torch.ones(2, length, dtype=torch.bool)
+    mask[pad_row, pad_from:] = False
+    with torch.no_grad():
+        for msk in (None, mask):
+            y1, y2 = mixer(x, msk), mixer(x2, msk)
+            torch.testing.assert_close(y1[:, :t0], y2[:, :t0], rtol=0, atol=1e-5)  # fp32 FFT round-off only
+            assert not torch.allclose(y1[:, t0:], y2[:, t0:])
+
+
+def check_padding_content_ignored(mixer: nn.Module, d_model: int, length: int, right_pad_from: int,
+                                  left_pad_to: int, scale: float) -> None:
+    """Large random values at padded positions (row 0 right-padded from ``right_pad_from``, row 1 left-padded up
+    to ``left_pad_to``) change no real output, and padded outputs are exactly 0. Draws x from the current seed."""
+    x = torch.randn(2, length, d_model)
+    mask = torch.ones(2, length, dtype=torch.bool)
+    mask[0, right_pad_from:] = False
+    mask[1, :left_pad_to] = False
+    x2 = x.clone()
+    x2[~mask] = scale * torch.randn_like(x2[~mask])
+    with torch.no_grad():
+        y1, y2 = mixer(x, mask), mixer(x2, mask)
+    torch.testing.assert_close(y1, y2, rtol=0, atol=1e-5)  # fp32: padding is zeroed, only FFT round-off differs
+    assert torch.all(y1[~mask] == 0)
+
+
+def check_bf16_autocast_backward(mixer: nn.Module, d_model: int, length: int) -> None:
+    """A forward under CPU bf16 autocast gives finite bf16 outputs; backward gives every trainable parameter (and
+    the input) a finite, non-zero gradient; outside autocast (eval) the output is fp32. Draws x from the current
+    seed; the mixer is left in eval mode."""
+    x = torch.randn(2, length, d_model, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = mixer(x)
+    assert y.dtype == torch.bfloat16 and torch.isfinite(y).all()
+    y.float().square().mean().backward()
+    for name, p in mixer.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    assert x.grad is not None
+    assert mixer.eval()(x).dtype == torch.float32

@@ -5,6 +5,11 @@ import torch.nn.functional as F
 from seqconv.kernels import SGConvKernel
 from seqconv.modules.global_conv import GlobalConv
 from seqconv.ops import long_conv_reference
+from tests.modules._mixer_checks import (
+    check_bf16_autocast_backward,
+    check_causal_with_and_without_mask,
+    check_padding_content_ignored,
+)
 
 KERNEL_KW = {"sgconv": {"kernel_dim": 4}, "longconv": {"lam": 0.0}, "s4d": {"d_state": 4}, "hyena_filter": {"width": 8}}
 NAMES = sorted(KERNEL_KW)
@@ -47,49 +52,20 @@ def test_matches_reference(name, bidirectional, glu):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_causal(name):
-    m = _make(name).eval()
-    x = torch.randn(2, 48, 8)
-    t0 = 20
-    x2 = x.clone()
-    x2[:, t0:] += torch.randn_like(x2[:, t0:])
-    mask = torch.ones(2, 48, dtype=torch.bool)
-    mask[0, 40:] = False
-    with torch.no_grad():
-        for msk in (None, mask):
-            y1, y2 = m(x, msk), m(x2, msk)
-            torch.testing.assert_close(y1[:, :t0], y2[:, :t0], rtol=0, atol=1e-5)  # fp32 FFT round-off only
-            assert not torch.allclose(y1[:, t0:], y2[:, t0:])
+    check_causal_with_and_without_mask(_make(name).eval(), 8, length=48, t0=20, pad_row=0, pad_from=40)
 
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_padding_never_influences_real_positions(name, bidirectional):
     m = _make(name, bidirectional).eval()
-    x = torch.randn(2, 40, 8)
-    mask = torch.ones(2, 40, dtype=torch.bool)
-    mask[0, 25:] = False
-    mask[1, :5] = False  # left padding too
-    x2 = x.clone()
-    x2[~mask] = 100.0 * torch.randn_like(x2[~mask])
-    with torch.no_grad():
-        y1, y2 = m(x, mask), m(x2, mask)
-    torch.testing.assert_close(y1, y2, rtol=0, atol=1e-5)
-    assert torch.all(y1[~mask] == 0)
+    check_padding_content_ignored(m, 8, length=40, right_pad_from=25, left_pad_to=5, scale=100.0)
 
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_bf16_autocast_and_gradients(name, bidirectional):
-    m = _make(name, bidirectional, dropout=0.1)
-    x = torch.randn(2, 33, 8, requires_grad=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y = m(x)
-    assert y.dtype == torch.bfloat16 and torch.isfinite(y).all()
-    y.float().square().mean().backward()
-    for pname, p in m.named_parameters():
-        if p.requires_grad:
-            assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, pname
-    assert x.grad is not None
+    check_bf16_autocast_backward(_make(name, bidirectional, dropout=0.1), 8, length=33)
 
 
 def test_eval_kernel_is_cached():

@@ -4,6 +4,11 @@ import torch.nn.functional as F
 
 from seqconv.modules.hyena import HyenaOperator
 from seqconv.ops import long_conv_reference
+from tests.modules._mixer_checks import (
+    check_bf16_autocast_backward,
+    check_causal_with_and_without_mask,
+    check_padding_content_ignored,
+)
 
 
 def _make(order=2, bidirectional=False, **kw):
@@ -37,47 +42,18 @@ def test_matches_unfused_reference(order, bidirectional):
 
 @pytest.mark.parametrize("order", [2, 3])
 def test_causal_with_and_without_mask(order):
-    m = _make(order).eval()
-    x = torch.randn(2, 50, 8)
-    t0 = 23
-    x2 = x.clone()
-    x2[:, t0:] += torch.randn_like(x2[:, t0:])
-    mask = torch.ones(2, 50, dtype=torch.bool)
-    mask[1, 44:] = False
-    with torch.no_grad():
-        for msk in (None, mask):
-            y1, y2 = m(x, msk), m(x2, msk)
-            torch.testing.assert_close(y1[:, :t0], y2[:, :t0], rtol=0, atol=1e-5)  # fp32 FFT round-off only
-            assert not torch.allclose(y1[:, t0:], y2[:, t0:])
+    check_causal_with_and_without_mask(_make(order).eval(), 8, length=50, t0=23, pad_row=1, pad_from=44)
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_padding_never_influences_real_positions(bidirectional):
     m = _make(3, bidirectional).eval()
-    x = torch.randn(2, 40, 8)
-    mask = torch.ones(2, 40, dtype=torch.bool)
-    mask[0, 28:] = False
-    mask[1, :6] = False
-    x2 = x.clone()
-    x2[~mask] = 50.0 * torch.randn_like(x2[~mask])
-    with torch.no_grad():
-        y1, y2 = m(x, mask), m(x2, mask)
-    torch.testing.assert_close(y1, y2, rtol=0, atol=1e-5)
-    assert torch.all(y1[~mask] == 0)
+    check_padding_content_ignored(m, 8, length=40, right_pad_from=28, left_pad_to=6, scale=50.0)
 
 
 @pytest.mark.parametrize("order", [2, 3])
 def test_bf16_autocast_and_gradients(order):
-    m = _make(order, dropout=0.1)
-    x = torch.randn(2, 37, 8, requires_grad=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y = m(x)
-    assert y.dtype == torch.bfloat16 and torch.isfinite(y).all()
-    y.float().square().mean().backward()
-    for name, p in m.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
-    y32 = m.eval()(x)
-    assert y32.dtype == torch.float32
+    check_bf16_autocast_backward(_make(order, dropout=0.1), 8, length=37)
 
 
 def test_eval_filter_is_cached():
