@@ -166,13 +166,11 @@ def _spectrum_corr_kernel(u_ptr, g_ptr, accr_ptr, acci_ptr,
     tl.store(acci_ptr + r * (M1 * M2) + offs, acci)
 
 
-@_maybe_autotune(key=["P", "M", "R", "L"])
 @triton.jit
-def _col_fwd_kernel(x_ptr, sr_ptr, si_ptr, fpr_ptr, fpi_ptr, twr_ptr, twi_ptr,
-                    B, Hin, R, L,
-                    P: tl.constexpr, M: tl.constexpr, BM: tl.constexpr, PREC: tl.constexpr):
-    """Multi pass, step 1. Grid (ceil(B/2), R, M/BM). Columns m of the (P, M) view of a packed row: P-point DFT,
-    twiddle w_N^(kp*m); writes scratch s[pair, r, kp, m] (complex fp32)."""
+def _col_tile(Hin, P: tl.constexpr, M: tl.constexpr, BM: tl.constexpr):
+    """Multi pass, steps 1 and 3 (grid (ceil(B/2), R, M/BM)): this program's row pair, output row r, input feature
+    h = r % Hin, rows row0 = 2*pair and row1 = row0 + 1, and the (P, BM) offsets p*M + m of its column block m in
+    the (P, M) view of a packed row."""
     pair = tl.program_id(0)
     r = tl.program_id(1)
     mb = tl.program_id(2)
@@ -182,6 +180,17 @@ def _col_fwd_kernel(x_ptr, sr_ptr, si_ptr, fpr_ptr, fpi_ptr, twr_ptr, twi_ptr,
     cols = mb * BM + tl.arange(0, BM)
     rows = tl.arange(0, P)
     offs = rows[:, None] * M + cols[None, :]
+    return pair, r, h, row0, row1, offs
+
+
+@_maybe_autotune(key=["P", "M", "R", "L"])
+@triton.jit
+def _col_fwd_kernel(x_ptr, sr_ptr, si_ptr, fpr_ptr, fpi_ptr, twr_ptr, twi_ptr,
+                    B, Hin, R, L,
+                    P: tl.constexpr, M: tl.constexpr, BM: tl.constexpr, PREC: tl.constexpr):
+    """Multi pass, step 1. Grid (ceil(B/2), R, M/BM). Columns m of the (P, M) view of a packed row: P-point DFT,
+    twiddle w_N^(kp*m); writes scratch s[pair, r, kp, m] (complex fp32)."""
+    pair, r, h, row0, row1, offs = _col_tile(Hin, P, M, BM)
     xr, xi, _m0, _m1 = _load_pair(x_ptr, offs, row0, row1, h, Hin, L, B)
     fpr, fpi = _load_c(fpr_ptr, fpi_ptr, P, P)
     ar, ai = _cmm(fpr, fpi, xr, xi, PREC)
@@ -230,15 +239,7 @@ def _col_inv_kernel(sr_ptr, si_ptr, x_ptr, d_ptr, gate_ptr, pre_ptr, y_ptr, fpr_
                     HAS_GATE: tl.constexpr, STORE_PRE: tl.constexpr, PREC: tl.constexpr):
     """Multi pass, step 3. Grid (ceil(B/2), R, M/BM). Conjugate twiddle, inverse P-point DFT down the columns,
     1/N, then the epilogue (D skip on x, gate, store of outputs n = M*p + m < L)."""
-    pair = tl.program_id(0)
-    r = tl.program_id(1)
-    mb = tl.program_id(2)
-    h = r % Hin
-    row0 = 2 * pair
-    row1 = row0 + 1
-    cols = mb * BM + tl.arange(0, BM)
-    rows = tl.arange(0, P)
-    offs = rows[:, None] * M + cols[None, :]
+    pair, r, h, row0, row1, offs = _col_tile(Hin, P, M, BM)
     base = (pair * R + r) * (P * M)
     ar = tl.load(sr_ptr + base + offs)
     ai = tl.load(si_ptr + base + offs)
