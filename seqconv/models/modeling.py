@@ -156,6 +156,14 @@ class SeqConvPreTrainedModel(PreTrainedModel):
                     tied.setdefault(alias, src)
         return tied
 
+    def get_input_embeddings(self) -> nn.Module:
+        """The token embedding of the wrapped :class:`SeqConvModel` (``self.model``; SeqConvModel overrides this)."""
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        """Replace the token embedding of the wrapped :class:`SeqConvModel` (SeqConvModel overrides this)."""
+        self.model.set_input_embeddings(value)
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         role = getattr(module, "_seqconv_init", None)
@@ -356,12 +364,6 @@ class SeqConvForCausalLM(SeqConvPreTrainedModel, GenerationMixin):
         # generate() must not build a DynamicCache: the model creates its own SeqConvCache on the first forward.
         return False
 
-    def get_input_embeddings(self) -> nn.Module:
-        return self.model.get_input_embeddings()
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        self.model.set_input_embeddings(value)
-
     def get_output_embeddings(self) -> nn.Module:
         return self.lm_head
 
@@ -427,12 +429,6 @@ class SeqConvForSequenceClassification(SeqConvPreTrainedModel):
         self.model = SeqConvModel(config)
         self.score = nn.Linear(config.d_model, config.num_labels)
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Module:
-        return self.model.get_input_embeddings()
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        self.model.set_input_embeddings(value)
 
     def forward(
         self,
