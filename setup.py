@@ -25,6 +25,7 @@ setup(
         "tqdm>=4.60",
         "numpy>=1.24",
         "pillow>=9",
+        "pyyaml>=6",
         "triton>=2.1; platform_system == 'Linux'",
     ],
     extras_require={

@@ -32,6 +32,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import torch
 from torch import nn
 
+from seqconv.data_paths import shared_data_dir
+
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_CHOICES = ("hyena", "sgconv", "transformer", "gpt2")
@@ -89,18 +91,6 @@ def build_model(args: argparse.Namespace, vocab_size: int, eos_token_id: int | N
 
 
 # -------------------------------------------------------------------------------------------------------------- recipes
-def shared_data_dir() -> Path:
-    """seqconv.data_paths.shared_data_dir() if present, else $SEQCONV_DATA, else ../shared/data from the repo root."""
-    try:
-        from seqconv.data_paths import shared_data_dir as sdd
-
-        return Path(sdd())
-    except ImportError:
-        pass
-    env = os.environ.get("SEQCONV_DATA")
-    return Path(env) if env else (REPO_ROOT / ".." / "shared" / "data").resolve()
-
-
 def _expand(value: Any, key: str, recipe: str) -> Any:
     if isinstance(value, list):
         return [_expand(v, key, recipe) for v in value]

@@ -57,7 +57,7 @@ def test_cpu_is_smaller_than_paper_and_documented():
             assert size(c) < size(p) and "backbone.d_model" in describe_cpu_preset(task)
     lo = get_config("listops", "sgconv", "cpu")["data"]
     assert lo["gen"] == {"min_length": 100, "max_length": 500} and lo["max_length"] == 512
-    assert (lo["n_train"], lo["n_eval"]) == (2000, 500)
+    assert (lo["n_train"], lo["n_eval"]) == (20000, 500)
 
 
 @pytest.mark.parametrize("model", MODELS)
