@@ -149,8 +149,12 @@ class SGConvKernel(KernelBase):
         with torch.no_grad():
             self.kernel_norm.copy_(self._unnormalized().norm(dim=-1, keepdim=True).clamp_min(1e-12))
 
-    def _unnormalized(self) -> Tensor:
-        """Concatenated multi-scale kernel before normalization: ``(C_int, H, full_len)``."""
+    def _unnormalized(self, scale: Optional[Tensor] = None) -> Tensor:
+        """Concatenated multi-scale kernel before normalization: ``(C_int, H, full_len)``.
+
+        ``scale`` (``(C_int, H, 1)``) multiplies every piece together with its decay multiplier, so the fixed
+        normalization costs no extra pass over the full-length kernel.
+        """
         pieces = []
         for i, w in enumerate(self.kernel_list):
             factor = 2 ** (max(0, i - 1) + self.init_scale)
@@ -159,7 +163,8 @@ class SGConvKernel(KernelBase):
                     w = F.interpolate(w, scale_factor=factor, mode="linear", align_corners=False)
                 else:
                     w = F.interpolate(w, scale_factor=factor, mode="nearest")
-            pieces.append(w * self.multiplier ** (self.n_scales - i - 1))
+            decay = self.multiplier ** (self.n_scales - i - 1)
+            pieces.append(w * (decay if scale is None else decay * scale))
         k = torch.cat(pieces, dim=-1)
         if self.decay is not None:
             t = torch.arange(k.shape[-1], device=k.device, dtype=k.dtype)
@@ -167,7 +172,7 @@ class SGConvKernel(KernelBase):
         return k
 
     def _compute(self, L: int) -> Tensor:
-        k = self._unnormalized() / self.kernel_norm
+        k = self._unnormalized(scale=1.0 / self.kernel_norm)
         if k.shape[-1] >= L:
             k = k[..., :L]
         else:
