@@ -156,17 +156,27 @@ class _FFTConv(torch.autograd.Function):
                 grad_gate = (g * pre).view(B, C * H, L).to(gate.dtype)
             g = g * gate.to(cdt).view_as(g)
         g_f = torch.fft.rfft(g, n=n)
+        del g
         grad_u = grad_k = grad_D = None
-        if ctx.needs_input_grad[0]:
-            grad_u = torch.fft.irfft((g_f * kd_f.conj()).sum(1), n=n)[..., :L].to(ctx.u_dtype)
+        # Memory: the kernel-side correlation first (it reads g_f), then grad_u multiplies g_f in place; singleton
+        # batch / channel sums are squeezes, not copies; every full-length irfft output is sliced into a
+        # contiguous tensor at once so the (.., n) buffer is freed.
         if ctx.needs_input_grad[1] or (D is not None and ctx.needs_input_grad[3]):
             # correlation of the output gradient with the input, summed over the batch: the kernel's gradient at
             # every lag; D acts as a delta at lag 0, so its gradient is the lag-0 value
-            corr = torch.fft.irfft((g_f * u_f.conj().unsqueeze(1)).sum(0), n=n)
+            cross = g_f * u_f.conj().unsqueeze(1)
+            cross = cross.squeeze(0) if B == 1 else cross.sum(0)
+            corr = torch.fft.irfft(cross, n=n)
+            del cross
             if ctx.needs_input_grad[1]:
-                grad_k = corr[..., : ctx.k_len].to(ctx.k_dtype)
+                grad_k = corr[..., : ctx.k_len].contiguous().to(ctx.k_dtype)
             if D is not None and ctx.needs_input_grad[3]:
                 grad_D = corr[..., 0].to(D.dtype)
+            del corr
+        if ctx.needs_input_grad[0]:
+            prod = g_f.mul_(kd_f.conj())
+            prod = prod.squeeze(1) if C == 1 else prod.sum(1)
+            grad_u = torch.fft.irfft(prod, n=n)[..., :L].contiguous().to(ctx.u_dtype)
         return grad_u, grad_k, None, grad_D, grad_gate, None
 
 
