@@ -136,7 +136,12 @@ class _FFTConv(torch.autograd.Function):
             y = torch.fft.irfft(u_f.mul_(kd_f[0]).unsqueeze(1), n=n)[..., :L]  # u_f is not needed later: in place
         else:
             y = torch.fft.irfft(u_f.unsqueeze(1) * kd_f, n=n)[..., :L]
-        out = y.contiguous() if gate is None else y * gate.to(cdt).view(B, -1, H, L)
+        if gate is not None:
+            out = y * gate.to(cdt).view(B, -1, H, L)
+        elif any(ctx.needs_input_grad):
+            out = y.contiguous()  # training: do not keep the (.., n) buffer alive through later layers
+        else:
+            out = y  # inference: a strided view of the irfft output, no copy (the buffer lives as long as it)
         ctx.save_for_backward(u_f, kd_f, D, gate)
         ctx.n, ctx.length, ctx.u_dtype = n, L, u.dtype
         ctx.k_len, ctx.k_dtype = k_circ.shape[-1], k_circ.dtype
