@@ -37,6 +37,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from .fftconv import _circular_kernel
+
 __all__ = [
     "MIN_CONV_N",
     "monarch_factors",
@@ -270,18 +272,10 @@ def padded_kernel(k: Tensor, length: int, n: int, bidirectional: bool) -> Tensor
     (``c*dim + h``). Taps beyond ``length`` are dropped.
     """
     klen = min(k.shape[-1], length)
-    if bidirectional:
-        c, two, h, _ = k.shape
-        k0 = k[:, 0, :, :klen].reshape(c * h, klen)
-        k1 = k[:, 1, :, :klen].reshape(c * h, klen)
-        mid = n - 2 * klen
-        if mid < 0:
-            raise ValueError(f"FFT size n={n} too small for a bidirectional kernel of {klen} taps per side")
-        zeros = k0.new_zeros(c * h, mid)
-        return torch.cat([k0, zeros, k1.flip(-1)], dim=-1)
-    c, h, _ = k.shape
-    k0 = k[..., :klen].reshape(c * h, klen)
-    return torch.nn.functional.pad(k0, (0, n - klen))
+    if bidirectional and n < 2 * klen:
+        raise ValueError(f"FFT size n={n} too small for a bidirectional kernel of {klen} taps per side")
+    k_circ = _circular_kernel(k, length, n, bidirectional)  # the same layout the FFT backend uses
+    return torch.nn.functional.pad(k_circ, (0, n - k_circ.shape[-1])).reshape(-1, n)
 
 
 def _check_backend_args(
