@@ -120,11 +120,12 @@ def kernel_spectrum(
 class _FFTConv(torch.autograd.Function):
     """The FFT conv with a hand-written backward.
 
-    ``kd_f`` is the kernel spectrum with the ``D`` skip folded in (:func:`kernel_spectrum`), so the skip costs no
-    pass over the data in the forward nor in ``grad_u``; ``D`` itself is passed only for its gradient. Saved for the backward: the input
-    spectrum (not the input: ``grad_D`` is the lag-0 value of the kernel's correlation), ``kd_f`` (no batch dimension) and the gate -- never
-    more than plain autograd keeps (both spectra and the input) -- and no ``rfft(u)`` is recomputed: the
-    backward costs one rfft (of the output gradient) and two irffts, plus one irfft for the gate's gradient.
+    ``kd_f`` is the kernel spectrum with the ``D`` skip folded in (:func:`kernel_spectrum`), so the skip costs
+    no pass over the data in the forward nor in ``grad_u``; ``D`` itself is passed only for its gradient.
+    Saved for the backward: the input spectrum (not the input: ``grad_D`` is the lag-0 value of the kernel's
+    correlation), ``kd_f`` (no batch dimension) and the gate -- never more than plain autograd keeps (both
+    spectra and the input). No ``rfft(u)`` is recomputed: the backward costs one rfft (of the output gradient)
+    and two irffts, plus one irfft for the gate's gradient.
     """
 
     @staticmethod
