@@ -207,8 +207,8 @@ SECTIONS = {
     "mixers": ("Mixer scaling", "mixers_scaling.png", bench_mixers.COLUMNS,
                "One causal layer per mixer, batch 1, same d_model; fwd = inference (eval, no grad: kernels and "
                "kernel spectra cached as in deployment), fwd+bwd = training (kernel generated every call); "
-               "median of interleaved calls; peak MiB = peak resident-set rise of a fresh process over one "
-               "fwd+bwd. Attention is `F.scaled_dot_product_attention(is_causal=True)`."),
+               "median of interleaved calls; peak MiB = peak resident-set rise of a fresh process over its second "
+               "fwd+bwd (after one warm-up; glibc mmap threshold pinned, see experiments/benchutil.py). Attention is `F.scaled_dot_product_attention(is_causal=True)`."),
     "lm_throughput": ("End-to-end LM training throughput", "lm_throughput.png", bench_lm_throughput.COLUMNS,
                       "Backbone (byte vocab, MLP ratio 2, pre-norm) + linear head; the Transformer's d_model sets "
                       "the parameter count and the conv models get the closest d_model (multiple of 8). "

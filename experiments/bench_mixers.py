@@ -8,7 +8,7 @@ one call each per round) and the median per method is reported, so load from oth
 methods alike. A method whose single forward+backward already takes longer than ``--max-call-s`` is timed
 with that one call at this length and skipped at longer lengths ("time cap"); likewise if it runs out of memory.
 
-Peak memory: the rise of the peak resident set of a fresh child process over one forward+backward (CPU), or
+Peak memory: the rise of the peak resident set of a fresh child process over its second forward+backward (CPU), or
 the CUDA allocator's peak (GPU); see :func:`experiments.benchutil.peak_memory`.
 
 Usage:  python -m experiments.bench_mixers [--lengths 1024 4096 ...] [--d-model 128] [--batch 1] [--json out.json]

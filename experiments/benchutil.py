@@ -1,9 +1,13 @@
 """Shared benchmark plumbing: timing, peak memory of one call, markdown tables, machine description.
 
 Timing uses ``torch.utils.benchmark.Timer`` (median of blocked runs, CUDA-synchronised). Peak memory is the
-CUDA allocator's peak on GPUs; on CPUs the call runs in a forked child process and the figure is the rise of
-the child's peak resident set size (``ru_maxrss``) above its resident size just before the call -- real bytes
-touched, measured by the kernel, at 4 KiB page granularity.
+CUDA allocator's peak on GPUs. On CPUs the call runs in a freshly spawned child process: one warm-up call
+(one-time library and thread-pool initialisation is not the call's memory), then the figure is the rise of the
+child's peak resident set (``VmHWM``, reset through ``/proc/self/clear_refs``) above its resident size just
+before the second call -- real bytes touched, measured by the kernel, at 4 KiB page granularity. The child runs
+with glibc's mmap threshold pinned at 64 KiB (``MALLOC_MMAP_THRESHOLD_``), so every tensor buffer is mapped on
+allocation and returned on free: the rise is what the call keeps live at its peak, not what the allocator
+happened to cache from the warm-up.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ def time_call(fn: Callable[[], Any], min_run_time: float = 0.5) -> float:
     return benchmark.Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time).median
 
 
+_MMAP_ENV = "MALLOC_MMAP_THRESHOLD_"
+
+
 def _status_bytes(field: str) -> int:
     with open("/proc/self/status") as f:
         line = next(line for line in f if line.startswith(field + ":"))
@@ -32,6 +39,7 @@ def _status_bytes(field: str) -> int:
 def _child(setup: Callable[..., Callable[[], Any]], args: tuple, queue: mp.Queue) -> None:
     try:
         fn = setup(*args)
+        fn()  # warm-up: lazy initialisation is not the call's memory
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # reset the peak RSS (VmHWM) to the current RSS
         before = _status_bytes("VmRSS")
@@ -56,7 +64,15 @@ def peak_memory(setup: Callable[..., Callable[[], Any]], args: tuple = (), devic
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(setup, args, queue))
-    proc.start()
+    saved = os.environ.get(_MMAP_ENV)
+    os.environ[_MMAP_ENV] = "65536"  # read by the child's C library at start-up
+    try:
+        proc.start()
+    finally:
+        if saved is None:
+            os.environ.pop(_MMAP_ENV)
+        else:
+            os.environ[_MMAP_ENV] = saved
     result = queue.get()
     proc.join()
     if isinstance(result, str):

@@ -93,14 +93,14 @@ _PAPER_TASK: dict[str, dict] = {
         backbone=dict(n_layer=6, d_model=256, norm="batchnorm", prenorm=True, dropout=0.2, pooling="last"),
         sgconv=dict(kernel_dim=32),
         optim=dict(lr=0.004, weight_decay=0.03),
-        data=dict(max_length=None, batch_size=64),  # pixels: length 1024
+        data=dict(max_length=None, batch_size=64, gen=dict(contour_length=14)),  # pixels: length 1024; LRA "hard"
         epochs=200, lam=0.001, kernel_dropout=0.3,
     ),
     "pathx": dict(
         backbone=dict(n_layer=6, d_model=256, norm="batchnorm", prenorm=True, dropout=0.0, pooling="last"),
         sgconv=dict(kernel_dim=64, init="cos", init_scale=1, decay_min=1.0, decay_max=3.0),
         optim=dict(lr=0.004, weight_decay=0.03),
-        data=dict(max_length=None, batch_size=16),  # pixels: length 16384
+        data=dict(max_length=None, batch_size=16, gen=dict(contour_length=14)),  # pixels: length 16384
         epochs=50, lam=0.001, kernel_dropout=0.3,
     ),
     # Not LRA: synthetic tasks (REFERENCE §3 last line: 2-layer Hyena, vocabulary 30). Sizes are our choice.

@@ -8,10 +8,10 @@ start, negative lags ``-1..-K1`` at the end -- with ``n >= L + max(K0 - 1, K1)``
 convolution of the zero-padded input equals the linear one on the first ``L`` outputs. ``n`` is the smallest
 even 5-smooth number above that bound (FFT libraries are fastest on such sizes), not blindly ``2 * next_pow2``.
 
-Memory and work: ``D`` is folded into the kernel spectrum; the forward keeps the input spectrum, that kernel
-spectrum (no batch dimension) and ``gate`` -- never more than plain autograd through rfft/irfft keeps. The
-backward is one rfft and two irffts: a correlation with the kernel for ``grad_u`` and a correlation with the input
-for ``grad_k``, whose lag-0 value is ``grad_D``.
+Memory and work: ``D`` is folded into the kernel spectrum. Training saves the input and the circular kernel,
+not their spectra (twice their size), and recomputes the spectra in the backward: the forward is two rffts and
+one irfft, the backward three rffts and two irffts -- a correlation with the kernel for ``grad_u`` and one with
+the input for ``grad_k``, whose lag-0 value is ``grad_D``.
 
 Precision: FFTs run in float32 for float16/bfloat16/float32 inputs and in float64 for float64 inputs; the
 output has the input's dtype.
@@ -117,72 +117,131 @@ def kernel_spectrum(
     return spec
 
 
-class _FFTConv(torch.autograd.Function):
-    """The FFT conv with a hand-written backward.
+def _spectrum_from_circ(k_circ: Tensor, D: Optional[Tensor], n: int, dtype: torch.dtype) -> Tensor:
+    """``rfft`` of a circular kernel (as laid out by :func:`_circular_kernel`) plus ``D``: (channels, dim, n//2+1)."""
+    spec = torch.fft.rfft(k_circ.to(dtype), n=n)
+    if D is not None:
+        spec += D.to(dtype)[..., None]
+    return spec
 
-    ``kd_f`` is the kernel spectrum with the ``D`` skip folded in (:func:`kernel_spectrum`), so the skip costs
-    no pass over the data in the forward nor in ``grad_u``; ``D`` itself is passed only for its gradient.
-    Saved for the backward: the input spectrum (not the input: ``grad_D`` is the lag-0 value of the kernel's
-    correlation), ``kd_f`` (no batch dimension) and the gate -- never more than plain autograd keeps (both
-    spectra and the input). No ``rfft(u)`` is recomputed: the backward costs one rfft (of the output gradient)
-    and two irffts, plus one irfft for the gate's gradient.
+
+# Complex values per block of the blocked transforms: 2**20 complex64 values are 8 MiB.
+_BLOCK_ELEMENTS = 1 << 20
+
+
+def _dim_blocks(dim: int, per_dim: int) -> list[slice]:
+    """Slices of ``range(dim)`` such that each block holds about ``_BLOCK_ELEMENTS`` (at least one dim)."""
+    step = max(1, _BLOCK_ELEMENTS // max(1, per_dim))
+    return [slice(i, min(i + step, dim)) for i in range(0, dim, step)]
+
+
+class _FFTConv(torch.autograd.Function):
+    """The FFT conv with a hand-written, blocked backward.
+
+    ``D`` is folded into the kernel spectrum (a delta at lag 0 has a flat spectrum), so the skip costs no pass
+    over the data in the forward nor in ``grad_u``; ``D`` itself is an input only for its gradient.
+
+    Memory. Saved for the backward: the input ``u`` and the circular kernel ``k_circ`` -- not their spectra, which
+    are twice as large (``n // 2 + 1`` complex values for ``length`` reals, ``n >= 2 * length - 1`` for a
+    full-length kernel) -- plus the gate. ``u`` is usually a view of a tensor the caller keeps anyway (the layer
+    input), so the op adds at most one kernel-sized tensor to what autograd holds. Forward and backward run over
+    blocks of the ``dim`` axis of about ``_BLOCK_ELEMENTS`` spectrum values each, so the temporaries (spectra,
+    products, full-length irfft buffers) are block-sized rather than activation-sized: a training step's extra
+    memory is the outputs and gradients themselves. At batch 1 the kernel is as large as the activations and
+    these temporaries used to set the peak.
+
+    Work: forward two rffts (input, kernel) and one irfft; backward three rffts (output gradient, input and
+    kernel recomputed) and two irffts -- ``grad_u`` is the correlation of the output gradient with the kernel,
+    ``grad_k`` its correlation with the input summed over the batch, whose lag-0 value is ``grad_D``. When no
+    kernel gradient is needed, the cached full spectrum ``kd_f`` is used (and saved) instead.
     """
 
     @staticmethod
-    def forward(ctx, u: Tensor, k_circ: Tensor, kd_f: Tensor, D: Optional[Tensor], gate: Optional[Tensor], n: int):
-        cdt = kd_f.real.dtype
-        u_f = torch.fft.rfft(u.to(cdt), n=n)
+    def forward(
+        ctx, u: Tensor, k_circ: Tensor, kd_f: Optional[Tensor], D: Optional[Tensor], gate: Optional[Tensor], n: int
+    ):
         B, H, L = u.shape
-        if kd_f.shape[0] == 1 and not any(ctx.needs_input_grad):
-            y = torch.fft.irfft(u_f.mul_(kd_f[0]).unsqueeze(1), n=n)[..., :L]  # u_f is not needed later: in place
-        else:
-            y = torch.fft.irfft(u_f.unsqueeze(1) * kd_f, n=n)[..., :L]
-        if gate is not None:
-            out = y * gate.to(cdt).view(B, -1, H, L)
-        elif any(ctx.needs_input_grad):
-            out = y.contiguous()  # training: do not keep the (.., n) buffer alive through later layers
-        else:
-            out = y  # inference: a strided view of the irfft output, no copy (the buffer lives as long as it)
-        ctx.save_for_backward(u_f, kd_f, D, gate)
-        ctx.n, ctx.length, ctx.u_dtype = n, L, u.dtype
-        ctx.k_len, ctx.k_dtype = k_circ.shape[-1], k_circ.dtype
+        cdt = _compute_dtype(u.dtype)
+        C = k_circ.shape[0] if kd_f is None else kd_f.shape[0]
+        blocks = _dim_blocks(H, B * C * (n // 2 + 1))
+        training = any(ctx.needs_input_grad)
+        gate4 = None if gate is None else gate.view(B, C, H, L)
+        out = None if len(blocks) == 1 else torch.empty(B, C, H, L, dtype=cdt, device=u.device)
+        for s in blocks:
+            spec = _spectrum_from_circ(k_circ[:, s], None if D is None else D[:, s], n, cdt) if kd_f is None else kd_f[:, s]
+            u_f = torch.fft.rfft(u[:, s].to(cdt), n=n)
+            # u_f is not kept (the backward recomputes it): multiply in place when there is a single channel
+            y_f = u_f.mul_(spec[0]).unsqueeze(1) if C == 1 else u_f.unsqueeze(1) * spec
+            del u_f, spec
+            y = torch.fft.irfft(y_f, n=n)[..., :L]
+            del y_f
+            if out is None:  # one block
+                if gate4 is not None:
+                    out = y * gate4.to(cdt)
+                elif training:
+                    out = y.contiguous()  # training: do not keep the (.., n) buffer alive through later layers
+                else:
+                    out = y  # inference: a strided view of the irfft output, no copy
+            elif gate4 is not None:
+                torch.mul(y, gate4[:, :, s].to(cdt), out=out[:, :, s])
+            else:
+                out[:, :, s] = y
+            del y
+        if training:
+            ctx.save_for_backward(u, k_circ if kd_f is None else kd_f, D, gate)
+            ctx.recompute_k, ctx.n, ctx.cdt, ctx.C = kd_f is None, n, cdt, C
         return out.view(B, -1, L).to(u.dtype)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        u_f, kd_f, D, gate = ctx.saved_tensors
-        n, L = ctx.n, ctx.length
-        cdt = kd_f.real.dtype
-        B, C, H = u_f.shape[0], kd_f.shape[0], kd_f.shape[1]
-        g = grad_out.to(cdt).reshape(B, C, H, L)
-        grad_gate = None
-        if gate is not None:
-            if ctx.needs_input_grad[4]:
-                pre = torch.fft.irfft(u_f.unsqueeze(1) * kd_f, n=n)[..., :L]
-                grad_gate = (g * pre).view(B, C * H, L).to(gate.dtype)
-            g = g * gate.to(cdt).view_as(g)
-        g_f = torch.fft.rfft(g, n=n)
-        del g
-        grad_u = grad_k = grad_D = None
-        # Memory: the kernel-side correlation first (it reads g_f), then grad_u multiplies g_f in place; singleton
-        # batch / channel sums are squeezes, not copies; every full-length irfft output is sliced into a
-        # contiguous tensor at once so the (.., n) buffer is freed.
-        if ctx.needs_input_grad[1] or (D is not None and ctx.needs_input_grad[3]):
-            # correlation of the output gradient with the input, summed over the batch: the kernel's gradient at
-            # every lag; D acts as a delta at lag 0, so its gradient is the lag-0 value
-            cross = g_f * u_f.conj().unsqueeze(1)
-            cross = cross.squeeze(0) if B == 1 else cross.sum(0)
-            corr = torch.fft.irfft(cross, n=n)
-            del cross
-            if ctx.needs_input_grad[1]:
-                grad_k = corr[..., : ctx.k_len].contiguous().to(ctx.k_dtype)
-            if D is not None and ctx.needs_input_grad[3]:
-                grad_D = corr[..., 0].to(D.dtype)
-            del corr
-        if ctx.needs_input_grad[0]:
-            prod = g_f.mul_(kd_f.conj())
-            prod = prod.squeeze(1) if C == 1 else prod.sum(1)
-            grad_u = torch.fft.irfft(prod, n=n)[..., :L].contiguous().to(ctx.u_dtype)
+        u, k_saved, D, gate = ctx.saved_tensors
+        n, cdt, C = ctx.n, ctx.cdt, ctx.C
+        B, H, L = u.shape
+        need_u, need_k, need_D, need_gate = (ctx.needs_input_grad[i] for i in (0, 1, 3, 4))
+        need_D = need_D and D is not None
+        need_gate = need_gate and gate is not None
+        g_all = grad_out.reshape(B, C, H, L)
+        gate4 = None if gate is None else gate.view(B, C, H, L)
+        grad_u = torch.empty_like(u) if need_u else None
+        grad_k = torch.empty_like(k_saved) if need_k else None
+        grad_D = torch.empty_like(D) if need_D else None
+        grad_gate = torch.empty_like(gate4) if need_gate else None
+
+        for s in _dim_blocks(H, B * C * (n // 2 + 1)):
+            # the block's input and kernel spectra, recomputed (see the class docstring)
+            u_f = torch.fft.rfft(u[:, s].to(cdt), n=n) if (need_k or need_D or need_gate) else None
+            if need_u or need_gate:
+                kd_f = _spectrum_from_circ(k_saved[:, s], None if D is None else D[:, s], n, cdt) if ctx.recompute_k else k_saved[:, s]
+            g = g_all[:, :, s].to(cdt)
+            if gate4 is not None:
+                if need_gate:  # the gate multiplies the convolution output: recompute it
+                    grad_gate[:, :, s] = g * torch.fft.irfft(u_f.unsqueeze(1) * kd_f, n=n)[..., :L]
+                g = g * gate4[:, :, s].to(cdt)
+            g_f = torch.fft.rfft(g, n=n)
+            del g
+            if need_k or need_D:
+                # correlation of the output gradient with the input, summed over the batch: the kernel's gradient
+                # at every lag; D acts as a delta at lag 0, so its gradient is the lag-0 value
+                if B == 1 and C == 1:
+                    cross = torch.conj_physical_(u_f).mul_(g_f[:, 0])  # u_f is not needed after this
+                else:
+                    cross = (g_f * u_f.conj().unsqueeze(1)).sum(0)
+                del u_f
+                corr = torch.fft.irfft(cross, n=n)
+                del cross
+                if need_k:
+                    grad_k[:, s] = corr[..., : k_saved.shape[-1]]
+                if need_D:
+                    grad_D[:, s] = corr[..., 0]
+                del corr
+            if need_u:
+                prod = g_f.mul_(kd_f.conj())
+                prod = prod.squeeze(1) if C == 1 else prod.sum(1)
+                grad_u[:, s] = torch.fft.irfft(prod, n=n)[..., :L]
+                del prod
+            del g_f
+        if grad_gate is not None:
+            grad_gate = grad_gate.view(B, C * H, L)
         return grad_u, grad_k, None, grad_D, grad_gate, None
 
 
@@ -205,10 +264,10 @@ def fft_conv(
     klen = k.shape[-1]
     k1_len = min(klen, L - 1) if bidirectional else 0
     n = fft_size(L, min(klen, L), k1_len)
-    cdt = _compute_dtype(u.dtype)
-    k_grad = torch.is_grad_enabled() and k.requires_grad
-    # Gradients reach k through the circular layout (slice/flip/cat) and the Function's grad w.r.t. k_circ.
-    k_circ = _circular_kernel(k, L, n, bidirectional) if k_grad else k  # without a kernel grad k_circ is unused
-    cache = not (k_grad or (torch.is_grad_enabled() and D is not None and D.requires_grad))
-    kd_f = kernel_spectrum(k, D, L, n, bidirectional, cdt, cache=cache)
-    return _FFTConv.apply(u, k_circ, kd_f, D, gate, n)
+    grad = torch.is_grad_enabled() and (k.requires_grad or (D is not None and D.requires_grad))
+    if grad:
+        # Training: the Function transforms the circular kernel block by block (gradients reach k through the
+        # slice/flip/cat of the layout); nothing is cached, since the kernel changes every step.
+        return _FFTConv.apply(u, _circular_kernel(k, L, n, bidirectional), None, D, gate, n)
+    kd_f = kernel_spectrum(k, D, L, n, bidirectional, _compute_dtype(u.dtype))
+    return _FFTConv.apply(u, k, kd_f, D, gate, n)

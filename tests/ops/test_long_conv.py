@@ -74,6 +74,27 @@ def test_gradcheck_float64(bidirectional, channels):
     assert torch.autograd.gradcheck(f, args)
 
 
+@pytest.mark.parametrize("batch, channels, bidirectional", [(1, 1, False), (2, 1, True), (1, 2, False), (2, 2, True)])
+def test_blocked_transforms_match_reference(monkeypatch, batch, channels, bidirectional):
+    # a block budget of one spectrum row forces one block per dim (5 blocks) in forward and backward
+    length, dim = 29, 5
+    monkeypatch.setattr(fftconv_module, "_BLOCK_ELEMENTS", fft_size(length, length, length - 1) // 2 + 1)
+    u, k, D, gate = make(batch, length, dim, length, channels, bidirectional, with_gate=True)
+    for with_gate in (False, True):
+        g = gate if with_gate else None
+        ref = long_conv(u, k, D, bidirectional=bidirectional, gate=g, backend="direct")
+        with torch.no_grad():  # inference: cached spectrum, blocked forward
+            torch.testing.assert_close(long_conv(u, k, D, bidirectional=bidirectional, gate=g), ref, atol=ATOL64, rtol=0)
+        args = [t.clone().requires_grad_() for t in (u, k, D) + ((gate,) if with_gate else ())]
+        assert torch.autograd.gradcheck(
+            lambda u, k, D, *gate: long_conv(u, k, D, bidirectional=bidirectional, gate=gate[0] if gate else None),
+            args,
+        )
+    # frozen kernel and skip (the cached spectrum is saved): gradients for u (and the gate) only
+    uu, gg = u.clone().requires_grad_(), gate.clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda uu, gg: long_conv(uu, k, D, bidirectional=bidirectional, gate=gg), [uu, gg])
+
+
 def test_gradients_match_reference_without_optional_inputs():
     u, k, _, _ = make(3, 40, 2, 16 + 1, 1, False)
     for backend in ("fft", "direct"):
@@ -228,9 +249,10 @@ def test_backward_saves_less_than_plain_autograd():
 
     ours = saved_bytes(lambda u, k, D: long_conv(u, k, D, layout="BHL"))
     assert ours <= saved_bytes(plain)
-    # exactly the input spectrum (batch, dim, n/2 + 1), the kernel spectrum (dim, n/2 + 1), both complex64, and D
-    n = fft_size(L, L)
-    assert ours == (4 * 8 + 8) * (n // 2 + 1) * 8 + D.numel() * 4
+    # exactly the tensors the caller already holds -- u, k (its circular layout is a view of it) and D -- and no
+    # spectrum: a complex64 spectrum of n // 2 + 1 >= L values would be twice the size of its float32 signal
+    assert ours == (u.numel() + k.numel() + D.numel()) * 4
+    assert ours < (u.numel() + k.numel()) * 8 * (fft_size(L, L) // 2 + 1) // L
 
 
 @pytest.mark.parametrize(
