@@ -144,11 +144,11 @@ class _FFTConv(torch.autograd.Function):
     Memory. Saved for the backward: the input ``u`` and the circular kernel ``k_circ`` -- not their spectra, which
     are twice as large (``n // 2 + 1`` complex values for ``length`` reals, ``n >= 2 * length - 1`` for a
     full-length kernel) -- plus the gate. ``u`` is usually a view of a tensor the caller keeps anyway (the layer
-    input), so the op adds at most one kernel-sized tensor to what autograd holds. Forward and backward run over
-    blocks of the ``dim`` axis of about ``_BLOCK_ELEMENTS`` spectrum values each, so the temporaries (spectra,
-    products, full-length irfft buffers) are block-sized rather than activation-sized: a training step's extra
-    memory is the outputs and gradients themselves. At batch 1 the kernel is as large as the activations and
-    these temporaries used to set the peak.
+    input), so the op adds at most one kernel-sized tensor to what autograd holds. In training, forward and
+    backward run over blocks of the ``dim`` axis of about ``_BLOCK_ELEMENTS`` spectrum values each, so the
+    temporaries (spectra, products, full-length irfft buffers) are block-sized rather than activation-sized: a
+    training step's extra memory is the outputs and gradients themselves. At batch 1 the kernel is as large as
+    the activations and these temporaries used to set the peak.
 
     Work: forward two rffts (input, kernel) and one irfft; backward three rffts (output gradient, input and
     kernel recomputed) and two irffts -- ``grad_u`` is the correlation of the output gradient with the kernel,
@@ -163,8 +163,9 @@ class _FFTConv(torch.autograd.Function):
         B, H, L = u.shape
         cdt = _compute_dtype(u.dtype)
         C = k_circ.shape[0] if kd_f is None else kd_f.shape[0]
-        blocks = _dim_blocks(H, B * C * (n // 2 + 1))
         training = any(ctx.needs_input_grad)
+        # inference keeps nothing for a backward: one block, whose output is a view of the irfft buffer (no copy)
+        blocks = _dim_blocks(H, B * C * (n // 2 + 1)) if training else [slice(None)]
         gate4 = None if gate is None else gate.view(B, C, H, L)
         out = None if len(blocks) == 1 else torch.empty(B, C, H, L, dtype=cdt, device=u.device)
         for s in blocks:

@@ -76,14 +76,14 @@ def test_gradcheck_float64(bidirectional, channels):
 
 @pytest.mark.parametrize("batch, channels, bidirectional", [(1, 1, False), (2, 1, True), (1, 2, False), (2, 2, True)])
 def test_blocked_transforms_match_reference(monkeypatch, batch, channels, bidirectional):
-    # a block budget of one spectrum row forces one block per dim (5 blocks) in forward and backward
+    # a block budget of one spectrum row forces one block per dim (5 blocks) in the training forward and backward
     length, dim = 29, 5
     monkeypatch.setattr(fftconv_module, "_BLOCK_ELEMENTS", fft_size(length, length, length - 1) // 2 + 1)
     u, k, D, gate = make(batch, length, dim, length, channels, bidirectional, with_gate=True)
     for with_gate in (False, True):
         g = gate if with_gate else None
         ref = long_conv(u, k, D, bidirectional=bidirectional, gate=g, backend="direct")
-        with torch.no_grad():  # inference: cached spectrum, blocked forward
+        with torch.no_grad():  # inference: cached spectrum, one block
             torch.testing.assert_close(long_conv(u, k, D, bidirectional=bidirectional, gate=g), ref, atol=ATOL64, rtol=0)
         args = [t.clone().requires_grad_() for t in (u, k, D) + ((gate,) if with_gate else ())]
         assert torch.autograd.gradcheck(
