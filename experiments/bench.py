@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 import torch
 
 from experiments import bench_lm_throughput, bench_mixers, bench_op_efficiency, plot_bench, profile_step
-from experiments.benchutil import machine_description, markdown_table
+from experiments.benchutil import CLOCKS, machine_description, markdown_table
 
 # argv of each benchmark per size profile
 PROFILES: dict[str, dict[str, list[str]]] = {
@@ -92,11 +92,13 @@ EXTRA: dict[str, tuple[str, str, dict[str, list[str]]]] = {
 HAND_RUN = [("lm_shakespeare.md", "lm_shakespeare_loss.png")]  # long runs made by their own commands (issue 7)
 
 
-def run_extra(name: str, profile: str, out: Path, machine: str, threads: Optional[int]) -> None:
+def run_extra(name: str, profile: str, out: Path, machine: str, threads: Optional[int], clock: str = "wall") -> None:
     title, module, argvs = EXTRA[name]
     argv = list(argvs[profile])
     if threads and module != "experiments.bench_butterfly":
         argv += ["--threads", str(threads)]
+    if clock != "wall" and module == "experiments.bench_conv":
+        argv += ["--clock", clock]
     command = f"python -m {module} {' '.join(argv)}"
     print(f"\n## {name}: {command}", flush=True)
     t0 = time.perf_counter()
@@ -273,7 +275,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--only", nargs="+", choices=[*MODULES, *EXTRA], default=[*MODULES, *EXTRA])
     p.add_argument("--out", default=None, help="output folder (default benchmarks/, or benchmarks/quick/)")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--clock", default="wall", choices=list(bench_mixers.CLOCKS))
+    p.add_argument("--clock", default="wall", choices=list(CLOCKS))
     p.add_argument("--report-only", action="store_true", help="run nothing; rebuild plots and RESULTS.md from JSON")
     args = p.parse_args(argv)
     profile = "full" if args.all else "quick" if args.quick else "smoke"
@@ -285,7 +287,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     machine = machine_description(device)
     results, commands = {}, {}
     for name in [] if args.report_only else [n for n in args.only if n in EXTRA and profile in EXTRA[n][2]]:
-        run_extra(name, profile, out, machine, args.threads)
+        run_extra(name, profile, out, machine, args.threads, args.clock)
     for name in [] if args.report_only else [n for n in args.only if n in MODULES]:
         argv_b = PROFILES[profile][name]
         commands[name] = _command(name, argv_b, args.threads, args.clock)

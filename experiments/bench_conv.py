@@ -9,7 +9,8 @@ Rows per length (batch * dim * length kept near ``--elements`` so every length f
   (batch, length, dim) input, which pays for a transpose.
 * ``monarch`` -- the Monarch (FlashButterfly) PyTorch backend, when present.
 
-Columns: median milliseconds forward and forward+backward, ratios to the floor and to ``plain``, and peak extra
+Columns: median milliseconds forward and forward+backward (methods timed round robin, ``--clock`` wall or
+process CPU time), ratios to the floor and to ``plain``, and peak extra
 memory of forward+backward (see ``experiments/benchutil.py`` for how it is measured).
 
 Usage:  python -m experiments.bench_conv [--lengths 1024 16384 ...] [--device cuda] [--dtype bfloat16]
@@ -19,11 +20,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Callable
 
 import torch
 
-from experiments.benchutil import machine_description, markdown_table, mib, peak_memory, time_call
+from experiments.benchutil import (
+    CLOCKS,
+    machine_description,
+    markdown_table,
+    median,
+    mib,
+    peak_memory,
+    time_interleaved,
+)
 from seqconv.ops import long_conv
 
 DEFAULT_LENGTHS = [1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20]
@@ -102,17 +112,23 @@ def case(name: str, batch: int, dim: int, length: int, dtype: torch.dtype, devic
     return fwd_bwd
 
 
-def run(lengths: list[int], elements: int, dtype: torch.dtype, device: str, min_run_time: float) -> list[dict]:
+def run(
+    lengths: list[int], elements: int, dtype: torch.dtype, device: str, min_run_time: float,
+    clock: Callable[[], float] = time.perf_counter,
+) -> list[dict]:
     rows = []
     all_methods = methods()
     for length in lengths:
         batch, dim = shape_for(length, elements)
         times = {}
         for mode in ("fwd", "fwd+bwd"):
-            for name in all_methods:
-                times[(name, mode)] = time_call(
-                    case(name, batch, dim, length, dtype, device, mode == "fwd+bwd"), min_run_time
-                )
+            # the methods are timed round robin (one call each per round), so load from other processes hits
+            # them alike; ``min_run_time`` seconds per method, median per call
+            fns = {name: case(name, batch, dim, length, dtype, device, mode == "fwd+bwd") for name in all_methods}
+            for name, ts in time_interleaved(fns, min_run_time, min_reps=3, max_reps=50, device=device,
+                                             clock=clock).items():
+                times[(name, mode)] = median(ts)
+            del fns
         for name in all_methods:
             fb_args = (name, batch, dim, length, dtype, device, True)
             rows.append(
@@ -141,11 +157,13 @@ def main(argv=None) -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--min-run-time", type=float, default=0.5, help="seconds of repeated runs per timing")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--clock", default="wall", choices=list(CLOCKS), help="wall time, or process CPU time")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"bench_conv: {machine_description(args.device)}; dtype {args.dtype}", file=sys.stderr)
-    rows = run(args.lengths, args.elements, getattr(torch, args.dtype), args.device, args.min_run_time)
+    rows = run(args.lengths, args.elements, getattr(torch, args.dtype), args.device, args.min_run_time,
+               CLOCKS[args.clock])
     print(markdown_table(rows))
 
 

@@ -20,8 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from experiments.bench_mixers import CLOCKS, median, time_interleaved
-from experiments.benchutil import machine_description, markdown_table
+from experiments.benchutil import CLOCKS, machine_description, markdown_table, median, time_interleaved
 
 DEFAULT_CONTEXTS = [1 << 10, 1 << 12, 1 << 14]
 VOCAB = 256

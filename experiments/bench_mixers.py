@@ -18,69 +18,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from typing import Any, Callable, Optional
 
 import torch
 
-from experiments.benchutil import machine_description, markdown_table, mib, peak_memory
+from experiments.benchutil import (
+    CLOCKS,
+    machine_description,
+    markdown_table,
+    median,
+    mib,
+    peak_memory,
+    time_interleaved,
+)
 
 MIXERS = ["sgconv", "longconv", "hyena", "tcn", "tcnca", "s4d", "transformer"]
 CONV_MIXERS = ["sgconv", "longconv", "hyena", "tcn", "tcnca", "s4d"]
 DEFAULT_LENGTHS = [1 << 10, 1 << 11, 1 << 12, 1 << 13, 1 << 14, 1 << 15, 1 << 16]
-
-
-CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def time_interleaved(
-    fns: dict[str, Callable[[], Any]],
-    budget_s: float = 1.0,
-    min_reps: int = 3,
-    max_reps: int = 15,
-    device: str = "cpu",
-    max_call_s: Optional[float] = None,
-    clock: Callable[[], float] = time.perf_counter,
-) -> dict[str, list[float]]:
-    """Seconds per call of each ``fns[name]()``, measured round robin (one call of each method per round).
-
-    One warm-up call per method (also the estimate that sets its repetitions: ``budget_s / warm-up``, clamped to
-    ``[min_reps, max_reps]``). A method whose warm-up exceeds ``max_call_s`` keeps that one measurement only.
-    Returns the list of per-call times of every method (take the median). ``clock`` is ``time.perf_counter``
-    (wall time) or ``time.process_time`` (CPU time of this process, all threads: steadier on a shared machine;
-    with one thread it equals wall time on an idle machine).
-    """
-    times: dict[str, list[float]] = {}
-    reps: dict[str, int] = {}
-    for name, fn in fns.items():
-        sync(device)
-        t0 = clock()
-        fn()
-        sync(device)
-        warm = clock() - t0
-        if max_call_s is not None and warm > max_call_s:
-            times[name], reps[name] = [warm], 0
-        else:
-            times[name], reps[name] = [], int(min(max_reps, max(min_reps, round(budget_s / max(warm, 1e-9)))))
-    for r in range(max(reps.values(), default=0)):
-        for name, fn in fns.items():
-            if r < reps[name]:
-                sync(device)
-                t0 = clock()
-                fn()
-                sync(device)
-                times[name].append(clock() - t0)
-    return times
-
-
-def median(xs: list[float]) -> float:
-    return statistics.median(xs)
 
 
 def build(name: str, d_model: int, length: int, n_heads: int) -> torch.nn.Module:

@@ -27,8 +27,7 @@ from typing import Any, Callable, Optional
 import torch
 
 from experiments.bench_conv import case, shape_for
-from experiments.bench_mixers import CLOCKS, median, time_interleaved
-from experiments.benchutil import machine_description, markdown_table
+from experiments.benchutil import CLOCKS, machine_description, markdown_table, median, time_interleaved
 from seqconv.ops.fftconv import fft_size
 
 DEFAULT_LENGTHS = [1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18]

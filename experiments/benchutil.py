@@ -1,7 +1,7 @@
 """Shared benchmark plumbing: timing, peak memory of one call, markdown tables, machine description.
 
-Timing uses ``torch.utils.benchmark.Timer`` (median of blocked runs, CUDA-synchronised). Peak memory is the
-CUDA allocator's peak on GPUs. On CPUs the call runs in a freshly spawned child process: one warm-up call
+Timing: :func:`time_interleaved` times several methods round robin (CUDA-synchronised), so load from other
+processes hits them alike. Peak memory is the CUDA allocator's peak on GPUs. On CPUs the call runs in a freshly spawned child process: one warm-up call
 (one-time library and thread-pool initialisation is not the call's memory), then the figure is the rise of the
 child's peak resident set (``VmHWM``, reset through ``/proc/self/clear_refs``) above its resident size just
 before the second call -- real bytes touched, measured by the kernel, at 4 KiB page granularity. The child runs
@@ -16,15 +16,62 @@ import datetime
 import multiprocessing as mp
 import os
 import platform
+import statistics
+import time
 from typing import Any, Callable, Optional
 
 import torch
-from torch.utils import benchmark
+
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def time_call(fn: Callable[[], Any], min_run_time: float = 0.5) -> float:
-    """Median seconds per call of ``fn``."""
-    return benchmark.Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time).median
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], Any]],
+    budget_s: float = 1.0,
+    min_reps: int = 3,
+    max_reps: int = 15,
+    device: str = "cpu",
+    max_call_s: Optional[float] = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, list[float]]:
+    """Seconds per call of each ``fns[name]()``, measured round robin (one call of each method per round).
+
+    One warm-up call per method (also the estimate that sets its repetitions: ``budget_s / warm-up``, clamped to
+    ``[min_reps, max_reps]``). A method whose warm-up exceeds ``max_call_s`` keeps that one measurement only.
+    Returns the list of per-call times of every method (take the median). ``clock`` is ``time.perf_counter``
+    (wall time) or ``time.process_time`` (CPU time of this process, all threads: steadier on a shared machine;
+    with one thread it equals wall time on an idle machine).
+    """
+    times: dict[str, list[float]] = {}
+    reps: dict[str, int] = {}
+    for name, fn in fns.items():
+        sync(device)
+        t0 = clock()
+        fn()
+        sync(device)
+        warm = clock() - t0
+        if max_call_s is not None and warm > max_call_s:
+            times[name], reps[name] = [warm], 0
+        else:
+            times[name], reps[name] = [], int(min(max_reps, max(min_reps, round(budget_s / max(warm, 1e-9)))))
+    for r in range(max(reps.values(), default=0)):
+        for name, fn in fns.items():
+            if r < reps[name]:
+                sync(device)
+                t0 = clock()
+                fn()
+                sync(device)
+                times[name].append(clock() - t0)
+    return times
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
 
 
 _MMAP_ENV = "MALLOC_MMAP_THRESHOLD_"

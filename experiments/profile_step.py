@@ -22,8 +22,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from experiments.bench_lm_throughput import TinyLM, train_step_fn
-from experiments.bench_mixers import CLOCKS, build, median, time_interleaved
-from experiments.benchutil import machine_description, markdown_table
+from experiments.bench_mixers import build
+from experiments.benchutil import CLOCKS, machine_description, markdown_table, median, time_interleaved
 
 
 def profile_rows(mixer: str, length: int, d_model: int, n_layer: int, device: str, top: int) -> list[dict[str, Any]]:

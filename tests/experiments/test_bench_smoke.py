@@ -6,7 +6,8 @@ import time
 import pytest
 
 from experiments import bench
-from experiments.bench_mixers import summarize, time_interleaved
+from experiments.bench_mixers import summarize
+from experiments.benchutil import time_interleaved
 
 
 def test_bench_smoke(tmp_path) -> None:

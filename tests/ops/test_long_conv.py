@@ -76,9 +76,10 @@ def test_gradcheck_float64(bidirectional, channels):
 
 @pytest.mark.parametrize("batch, channels, bidirectional", [(1, 1, False), (2, 1, True), (1, 2, False), (2, 2, True)])
 def test_blocked_transforms_match_reference(monkeypatch, batch, channels, bidirectional):
-    # a block budget of one spectrum row forces one block per dim (5 blocks) in the training forward and backward
+    # a budget of one value per block forces one block per dim (5 blocks) in the training forward and backward
     length, dim = 29, 5
-    monkeypatch.setattr(fftconv_module, "_BLOCK_ELEMENTS", fft_size(length, length, length - 1) // 2 + 1)
+    monkeypatch.setattr(fftconv_module, "_BLOCK_ELEMENTS", 1)
+    monkeypatch.setattr(fftconv_module, "_BLOCK_MIN_ROWS", 1)
     u, k, D, gate = make(batch, length, dim, length, channels, bidirectional, with_gate=True)
     for with_gate in (False, True):
         g = gate if with_gate else None
