@@ -158,6 +158,8 @@ class Backbone(nn.Module):
             if mask.shape != x.shape[:2]:
                 raise ValueError(f"mask must have shape (batch, length)={tuple(x.shape[:2])}, got {tuple(mask.shape)}")
             mask = mask.bool()
+            if bool(mask.all()):  # no padding (e.g. pixel tasks): the unmasked paths are the same and faster
+                mask = None
         m = None if mask is None else mask.unsqueeze(-1).to(x.dtype)
         x = self.drop(x)
         if m is not None:
