@@ -125,6 +125,13 @@ def _spectrum_from_circ(k_circ: Tensor, D: Optional[Tensor], n: int, dtype: torc
     return spec
 
 
+def _kernel_block(k: Tensor, D: Optional[Tensor], s: slice, n: int, dtype: torch.dtype, is_spectrum: bool) -> Tensor:
+    """Kernel spectrum plus ``D`` of the dims ``s``: a slice of a full spectrum, or the rfft of the circular kernel."""
+    if is_spectrum:
+        return k[:, s]
+    return _spectrum_from_circ(k[:, s], None if D is None else D[:, s], n, dtype)
+
+
 # Blocked transforms: about 2**20 complex values per block (8 MiB in complex64), but never fewer than 16 rows
 # (batch x channels x dims) when there are that many: batched FFTs (MKL, cuFFT) run 2-6x slower per row on one or
 # two rows than on 16 or more, while blocks of 16-64 rows of a few 10K points are as fast as one big batch.
@@ -172,7 +179,7 @@ class _FFTConv(torch.autograd.Function):
         gate4 = None if gate is None else gate.view(B, C, H, L)
         out = None if len(blocks) == 1 else torch.empty(B, C, H, L, dtype=cdt, device=u.device)
         for s in blocks:
-            spec = _spectrum_from_circ(k_circ[:, s], None if D is None else D[:, s], n, cdt) if kd_f is None else kd_f[:, s]
+            spec = _kernel_block(k_circ if kd_f is None else kd_f, D, s, n, cdt, is_spectrum=kd_f is not None)
             u_f = torch.fft.rfft(u[:, s].to(cdt), n=n)
             # u_f is not kept (the backward recomputes it): multiply in place when there is a single channel
             y_f = u_f.mul_(spec[0]).unsqueeze(1) if C == 1 else u_f.unsqueeze(1) * spec
@@ -214,8 +221,7 @@ class _FFTConv(torch.autograd.Function):
         for s in _dim_blocks(H, B * C, n // 2 + 1):
             # the block's input and kernel spectra, recomputed (see the class docstring)
             u_f = torch.fft.rfft(u[:, s].to(cdt), n=n) if (need_k or need_D or need_gate) else None
-            if need_u or need_gate:
-                kd_f = _spectrum_from_circ(k_saved[:, s], None if D is None else D[:, s], n, cdt) if ctx.recompute_k else k_saved[:, s]
+            kd_f = _kernel_block(k_saved, D, s, n, cdt, not ctx.recompute_k) if (need_u or need_gate) else None
             g = g_all[:, :, s].to(cdt)
             if gate4 is not None:
                 if need_gate:  # the gate multiplies the convolution output: recompute it
