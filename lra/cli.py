@@ -102,18 +102,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.command == "generate":
         from lra.train import load_data
 
-        data = load_data(cfg, args.data_dir)
+        try:
+            data = load_data(cfg, args.data_dir)
+        except (FileNotFoundError, ValueError) as e:  # missing or corrupt data: the message names file and fix
+            parser.exit(2, f"error: {e}\n")
         print(f"{args.task}: train {len(data.train)}, val {len(data.val)}, test {len(data.test)}, "
               f"seq_len {data.seq_len}, vocab {data.vocab_size}, classes {data.n_classes}")
         return 0
     # run
-    from lra.train import run
+    from lra.train import DataError, run
 
     run_dir = Path(args.out) / (args.name or run_name(cfg, args.overrides))
     try:
         res = run(cfg, run_dir, data_dir=args.data_dir, resume=args.resume, overwrite=args.overwrite,
                   device=args.device, progress=not args.no_progress)
-    except FileExistsError as e:
+    except (FileExistsError, FileNotFoundError, DataError) as e:  # existing run dir, missing or corrupt data
         parser.exit(2, f"error: {e}\n")
     if res.get("world_size", 1) == 1 or _is_rank0():
         t = res["timings"]

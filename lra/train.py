@@ -45,6 +45,10 @@ _EPOCH_SEED_MULT = 1_000_003
 
 
 # ------------------------------------------------------------------------------------------------ distributed
+class DataError(ValueError):
+    """Missing, malformed or inconsistent task data (the message names the file and what to do)."""
+
+
 @dataclass
 class Dist:
     rank: int = 0
@@ -195,8 +199,14 @@ def load_data(cfg: dict, data_dir: Optional[str] = None) -> TaskData:
     dc, seed = cfg["data"], int(cfg["seed"])
     gen = dict(dc.get("gen") or {})
     n_train, n_eval = dc.get("n_train"), dc.get("n_eval")
-    if cfg["task"] == "listops" and "max_length" in gen and data_dir is None:
-        data_dir = str(_pregenerate_listops(gen, n_train, n_eval, seed))
+    if cfg["task"] == "listops" and "max_length" in gen:
+        # generator lengths (the cpu preset's): official files, when given, are used as they are
+        from lra.data.tasks import official_listops_files, warn_no_official_listops
+
+        if data_dir is None or official_listops_files(data_dir) is None:
+            if data_dir is not None:
+                warn_no_official_listops(data_dir)
+            data_dir = str(_pregenerate_listops(gen, n_train, n_eval, seed))
         gen = {}
     max_length = None if cfg["task"] in PIXEL_TASKS else dc.get("max_length")
     ds = load_task(cfg["task"], data_dir, max_length=max_length, seed=seed, n_train=n_train, n_eval=n_eval, **gen)
@@ -407,7 +417,10 @@ def run(
     seed = int(cfg["seed"])
     seed_everything(seed)
     t_data = time.time()
-    data = load_data(cfg, data_dir)
+    try:
+        data = load_data(cfg, data_dir)
+    except ValueError as e:  # corrupt rows, wrong columns, labels out of range: the loaders name file and line
+        raise DataError(str(e)) from e
     t_data = time.time() - t_data
     seed_everything(seed)  # model init independent of what data loading drew
     model = build_model(cfg, data).to(d.device)

@@ -228,20 +228,33 @@ def _check_gen_kwargs(name: str, gen_kwargs: dict, allowed: set) -> None:
 # ------------------------------------------------------------------------------------------------ per task
 
 
+def official_listops_files(data_dir: PathLike) -> Optional[dict[str, Path]]:
+    """The official ListOps TSVs (split -> path) under ``data_dir/listops-1000/`` or ``data_dir/``, or None."""
+    root = Path(data_dir)
+    for cand in (_listops.listops_files(root), {s: root / f"basic_{s}.tsv" for s in _listops.LISTOPS_SPLITS}):
+        if all(p.is_file() for p in cand.values()):
+            return cand
+    return None
+
+
+def warn_no_official_listops(data_dir: PathLike, stacklevel: int = 2) -> None:
+    root = Path(data_dir)
+    warnings.warn(
+        f"no official ListOps files under {root} (looked for {root}/listops-1000/basic_{{train,val,test}}.tsv); "
+        "generating ListOps offline instead",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
 def _listops_source(data_dir: Optional[PathLike], seed: int, n_train: Optional[int], n_eval: Optional[int],
                     user_max_length: Optional[int], gen_kwargs: dict) -> tuple[dict[str, Path], dict]:
     _check_gen_kwargs("listops", gen_kwargs, _LISTOPS_GEN_KEYS)
     if data_dir is not None:
-        root = Path(data_dir)
-        for cand in (_listops.listops_files(root), {s: root / f"basic_{s}.tsv" for s in _listops.LISTOPS_SPLITS}):
-            if all(p.is_file() for p in cand.values()):
-                return cand, {"files": _fingerprint(list(cand.values()))}
-        warnings.warn(
-            f"no official ListOps files under {root} (looked for {root}/listops-1000/basic_{{train,val,test}}.tsv); "
-            "generating ListOps offline instead",
-            UserWarning,
-            stacklevel=3,
-        )
+        found = official_listops_files(data_dir)
+        if found is not None:
+            return found, {"files": _fingerprint(list(found.values()))}
+        warn_no_official_listops(data_dir, stacklevel=4)
     n_eval_default = 2000 if n_train is None else max(1, min(2000, n_train // 10))
     gen = {
         "num_train": n_train if n_train is not None else 96000,
@@ -314,8 +327,8 @@ def _build_text(files: Optional[dict[str, Path]], looked_in: str, max_length: in
 
 def _retrieval_source(data_dir: Optional[PathLike]) -> tuple[dict[str, Path], dict]:
     msg_tail = (
-        f"Download the LRA release ({_AAN_URL}), extract it, and pass data_dir=<the lra_release folder that holds "
-        "tsv_data/> (AAN retrieval has no offline generator)."
+        f"Download the LRA release ({_AAN_URL}), extract it, and pass data_dir (CLI: --data-dir) = "
+        "<the lra_release folder that holds tsv_data/> (AAN retrieval has no offline generator)."
     )
     if data_dir is None:
         raise FileNotFoundError(

@@ -71,3 +71,29 @@ def test_run_name():
     cfg = get_config("listops", "sgconv", "cpu", seed=2)
     assert run_name(cfg, []) == "listops-sgconv-cpu-seed2"
     assert run_name(cfg, ["optim.lr=1"]) == run_name(cfg, ["optim.lr=1"]) != run_name(cfg, ["optim.lr=2"])
+
+
+@pytest.mark.parametrize("command", ["run", "generate"])
+def test_cli_missing_data_exits_with_message_not_traceback(command, tmp_path, capsys):
+    # Retrieval has no offline source: the CLI says which files to put where, as an argparse-style error
+    with pytest.raises(SystemExit) as e:
+        main([command, "--task", "retrieval", "--model", "sgconv", "--preset", "cpu", "--data-dir", str(tmp_path)]
+             + (["--out", str(tmp_path / "runs")] if command == "run" else []))
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "new_aan_pairs.train.tsv" in err and "Traceback" not in err
+
+
+def test_cli_corrupt_data_exits_with_file_and_line(tmp_path, capsys):
+    # a ListOps TSV with a label out of range on line 3: the error names the file and the line
+    folder = tmp_path / "listops-1000"
+    folder.mkdir()
+    rows = ["Source\tTarget", "[MAX 1 2 ]\t2", "[MIN 3 4 ]\t12"]
+    for split in ("train", "val", "test"):
+        (folder / f"basic_{split}.tsv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--task", "listops", "--model", "sgconv", "--preset", "cpu", "--data-dir", str(tmp_path),
+              "--out", str(tmp_path / "runs"), "--no-progress"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "basic_" in err and "3" in err
