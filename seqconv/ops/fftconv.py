@@ -132,16 +132,19 @@ def _kernel_block(k: Tensor, D: Optional[Tensor], s: slice, n: int, dtype: torch
     return _spectrum_from_circ(k[:, s], None if D is None else D[:, s], n, dtype)
 
 
-# Blocked transforms: about 2**20 complex values per block (8 MiB in complex64), but never fewer than 16 rows
-# (batch x channels x dims) when there are that many: batched FFTs (MKL, cuFFT) run 2-6x slower per row on one or
-# two rows than on 16 or more, while blocks of 16-64 rows of a few 10K points are as fast as one big batch.
+# Blocked transforms. On CPUs about 2**20 complex values per block (8 MiB in complex64; blocks that stay in cache
+# made the backward faster than one big batch), but never fewer than 16 rows (batch x channels x dims) when there
+# are that many: MKL's batched FFTs ran 2-6x slower per row on one or two rows than on 16 or more. On GPUs blocks
+# are 16x larger (128 MiB), so that the per-block launches stay negligible next to the transforms.
 _BLOCK_ELEMENTS = 1 << 20
+_BLOCK_ELEMENTS_GPU = 1 << 24
 _BLOCK_MIN_ROWS = 16
 
 
-def _dim_blocks(dim: int, rows_per_dim: int, spectrum_len: int) -> list[slice]:
+def _dim_blocks(dim: int, rows_per_dim: int, spectrum_len: int, device: torch.device) -> list[slice]:
     """Slices of ``range(dim)`` for blocks of ``rows_per_dim`` spectra of ``spectrum_len`` values per dim."""
-    step = max(-(-_BLOCK_MIN_ROWS // rows_per_dim), _BLOCK_ELEMENTS // (rows_per_dim * spectrum_len), 1)
+    budget = _BLOCK_ELEMENTS if device.type == "cpu" else _BLOCK_ELEMENTS_GPU
+    step = max(-(-_BLOCK_MIN_ROWS // rows_per_dim), budget // (rows_per_dim * spectrum_len), 1)
     return [slice(i, min(i + step, dim)) for i in range(0, dim, step)]
 
 
@@ -175,7 +178,7 @@ class _FFTConv(torch.autograd.Function):
         C = k_circ.shape[0] if kd_f is None else kd_f.shape[0]
         training = any(ctx.needs_input_grad)
         # inference keeps nothing for a backward: one block, whose output is a view of the irfft buffer (no copy)
-        blocks = _dim_blocks(H, B * C, n // 2 + 1) if training else [slice(None)]
+        blocks = _dim_blocks(H, B * C, n // 2 + 1, u.device) if training else [slice(None)]
         gate4 = None if gate is None else gate.view(B, C, H, L)
         out = None if len(blocks) == 1 else torch.empty(B, C, H, L, dtype=cdt, device=u.device)
         for s in blocks:
@@ -218,7 +221,7 @@ class _FFTConv(torch.autograd.Function):
         grad_D = torch.empty_like(D) if need_D else None
         grad_gate = torch.empty_like(gate4) if need_gate else None
 
-        for s in _dim_blocks(H, B * C, n // 2 + 1):
+        for s in _dim_blocks(H, B * C, n // 2 + 1, u.device):
             # the block's input and kernel spectra, recomputed (see the class docstring)
             u_f = torch.fft.rfft(u[:, s].to(cdt), n=n) if (need_k or need_D or need_gate) else None
             kd_f = _kernel_block(k_saved, D, s, n, cdt, not ctx.recompute_k) if (need_u or need_gate) else None
