@@ -70,6 +70,14 @@ def _circular_kernel(k: Tensor, length: int, n: int, bidirectional: bool) -> Ten
     return torch.cat([k0, zeros, k1.flip(-1)], dim=-1)
 
 
+def _spectrum_from_circ(k_circ: Tensor, D: Optional[Tensor], n: int, dtype: torch.dtype) -> Tensor:
+    """``rfft`` of a circular kernel (as laid out by :func:`_circular_kernel`) plus ``D``: (channels, dim, n//2+1)."""
+    spec = torch.fft.rfft(k_circ.to(dtype), n=n)
+    if D is not None:
+        spec += D.to(dtype)[..., None]
+    return spec
+
+
 _SPECTRUM_CACHE: OrderedDict = OrderedDict()
 _SPECTRUM_CACHE_SIZE = 64
 
@@ -106,22 +114,12 @@ def kernel_spectrum(
             _SPECTRUM_CACHE.move_to_end(key)
             return hit[2]
     with torch.no_grad():
-        spec = torch.fft.rfft(_circular_kernel(k, length, n, bidirectional).to(dtype), n=n)
-        if D is not None:
-            spec = spec + D.to(dtype)[..., None]
+        spec = _spectrum_from_circ(_circular_kernel(k, length, n, bidirectional), D, n, dtype)
     if cache:
         refs = tuple(weakref.ref(o, lambda _ref, key=key: _SPECTRUM_CACHE.pop(key, None)) for o in owners)
         _SPECTRUM_CACHE[key] = (refs, versions, spec)
         while len(_SPECTRUM_CACHE) > _SPECTRUM_CACHE_SIZE:
             _SPECTRUM_CACHE.popitem(last=False)
-    return spec
-
-
-def _spectrum_from_circ(k_circ: Tensor, D: Optional[Tensor], n: int, dtype: torch.dtype) -> Tensor:
-    """``rfft`` of a circular kernel (as laid out by :func:`_circular_kernel`) plus ``D``: (channels, dim, n//2+1)."""
-    spec = torch.fft.rfft(k_circ.to(dtype), n=n)
-    if D is not None:
-        spec += D.to(dtype)[..., None]
     return spec
 
 
@@ -175,41 +173,38 @@ class _FFTConv(torch.autograd.Function):
     ):
         B, H, L = u.shape
         cdt = _compute_dtype(u.dtype)
-        C = k_circ.shape[0] if kd_f is None else kd_f.shape[0]
+        k_src = k_circ if kd_f is None else kd_f  # what the blocks transform or slice, and what the backward keeps
+        C = k_src.shape[0]
         training = any(ctx.needs_input_grad)
         # inference keeps nothing for a backward: one block, whose output is a view of the irfft buffer (no copy)
         blocks = _dim_blocks(H, B * C, n // 2 + 1, u.device) if training else [slice(None)]
         gate4 = None if gate is None else gate.view(B, C, H, L)
-        out = None if len(blocks) == 1 else torch.empty(B, C, H, L, dtype=cdt, device=u.device)
+        # training: a contiguous output, so no (.., n) irfft buffer stays alive through later layers
+        out = torch.empty(B, C, H, L, dtype=cdt, device=u.device) if training else None
         for s in blocks:
-            spec = _kernel_block(k_circ if kd_f is None else kd_f, D, s, n, cdt, is_spectrum=kd_f is not None)
+            spec = _kernel_block(k_src, D, s, n, cdt, is_spectrum=kd_f is not None)
             u_f = torch.fft.rfft(u[:, s].to(cdt), n=n)
             # u_f is not kept (the backward recomputes it): multiply in place when there is a single channel
             y_f = u_f.mul_(spec[0]).unsqueeze(1) if C == 1 else u_f.unsqueeze(1) * spec
             del u_f, spec
             y = torch.fft.irfft(y_f, n=n)[..., :L]
             del y_f
-            if out is None:  # one block
-                if gate4 is not None:
-                    out = y * gate4.to(cdt)
-                elif training:
-                    out = y.contiguous()  # training: do not keep the (.., n) buffer alive through later layers
-                else:
-                    out = y  # inference: a strided view of the irfft output, no copy
+            if out is None:  # inference (one block): gated, or a strided view of the irfft output, no copy
+                out = y if gate4 is None else y * gate4.to(cdt)
             elif gate4 is not None:
                 torch.mul(y, gate4[:, :, s].to(cdt), out=out[:, :, s])
             else:
                 out[:, :, s] = y
             del y
         if training:
-            ctx.save_for_backward(u, k_circ if kd_f is None else kd_f, D, gate)
-            ctx.recompute_k, ctx.n, ctx.cdt, ctx.C = kd_f is None, n, cdt, C
+            ctx.save_for_backward(u, k_src, D, gate)
+            ctx.recompute_k, ctx.n, ctx.cdt = kd_f is None, n, cdt
         return out.view(B, -1, L).to(u.dtype)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         u, k_saved, D, gate = ctx.saved_tensors
-        n, cdt, C = ctx.n, ctx.cdt, ctx.C
+        n, cdt, C = ctx.n, ctx.cdt, k_saved.shape[0]  # k_saved: circular kernel or spectrum, (channels, dim, ..)
         B, H, L = u.shape
         need_u, need_k, need_D, need_gate = (ctx.needs_input_grad[i] for i in (0, 1, 3, 4))
         need_D = need_D and D is not None
