@@ -27,7 +27,8 @@ import torch
 
 from experiments.benchutil import (
     CLOCKS,
-    machine_description,
+    add_machine_options,
+    apply_machine_options,
     markdown_table,
     median,
     mib,
@@ -154,14 +155,11 @@ def main(argv=None) -> None:
     p.add_argument("--lengths", type=int, nargs="+", default=DEFAULT_LENGTHS)
     p.add_argument("--elements", type=int, default=1 << 22, help="batch * dim * length per case")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16", "float64"])
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_machine_options(p)
     p.add_argument("--min-run-time", type=float, default=0.5, help="seconds of repeated runs per timing")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--clock", default="wall", choices=list(CLOCKS), help="wall time, or process CPU time")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"bench_conv: {machine_description(args.device)}; dtype {args.dtype}", file=sys.stderr)
+    machine = apply_machine_options(args)
+    print(f"bench_conv: {machine}; dtype {args.dtype}", file=sys.stderr)
     rows = run(args.lengths, args.elements, getattr(torch, args.dtype), args.device, args.min_run_time,
                CLOCKS[args.clock])
     print(markdown_table(rows))

@@ -20,7 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from experiments.benchutil import CLOCKS, machine_description, markdown_table, median, time_interleaved
+from experiments.benchutil import (
+    CLOCKS,
+    add_machine_options,
+    apply_machine_options,
+    markdown_table,
+    median,
+    time_interleaved,
+)
 
 DEFAULT_CONTEXTS = [1 << 10, 1 << 12, 1 << 14]
 VOCAB = 256
@@ -131,17 +138,14 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--d-model", type=int, default=128, help="the Transformer's width (sets the parameter count)")
     p.add_argument("--n-layer", type=int, default=2)
     p.add_argument("--tokens", type=int, default=1 << 14, help="tokens per training step")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_machine_options(p)
     p.add_argument("--budget-s", type=float, default=2.0)
-    p.add_argument("--clock", default="wall", choices=list(CLOCKS))
-    p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     if "transformer" not in args.mixers:
         raise ValueError(f"--mixers must include 'transformer' (it sets the parameter count), got {args.mixers}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"# bench_lm_throughput: {machine_description(args.device)}\n")
+    machine = apply_machine_options(args)
+    print(f"# bench_lm_throughput: {machine}\n")
     rows = run(args.contexts, args.mixers, args.d_model, args.n_layer, args.tokens, args.device, args.budget_s,
                clock=CLOCKS[args.clock])
     if args.json:

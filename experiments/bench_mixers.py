@@ -25,7 +25,8 @@ import torch
 
 from experiments.benchutil import (
     CLOCKS,
-    machine_description,
+    add_machine_options,
+    apply_machine_options,
     markdown_table,
     median,
     mib,
@@ -183,18 +184,15 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--n-heads", type=int, default=4)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_machine_options(p)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--budget-s", type=float, default=1.0, help="seconds of timed calls per method and length")
     p.add_argument("--max-call-s", type=float, default=8.0, help="skip longer lengths once one call takes this long")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--clock", default="wall", choices=list(CLOCKS), help="wall time, or process CPU time")
     p.add_argument("--json", default=None, help="also write rows and summary here")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"# bench_mixers: {machine_description(args.device)}; d_model {args.d_model}, batch {args.batch}\n")
+    machine = apply_machine_options(args)
+    print(f"# bench_mixers: {machine}; d_model {args.d_model}, batch {args.batch}\n")
     rows = run(args.lengths, args.mixers, args.d_model, args.batch, args.n_heads, args.device, args.dtype,
                args.budget_s, args.max_call_s, not args.no_memory, clock=CLOCKS[args.clock])
     summary = summarize(rows)

@@ -27,7 +27,14 @@ from typing import Any, Callable, Optional
 import torch
 
 from experiments.bench_conv import case, shape_for
-from experiments.benchutil import CLOCKS, machine_description, markdown_table, median, time_interleaved
+from experiments.benchutil import (
+    CLOCKS,
+    add_machine_options,
+    apply_machine_options,
+    markdown_table,
+    median,
+    time_interleaved,
+)
 from seqconv.ops.fftconv import fft_size
 
 DEFAULT_LENGTHS = [1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18]
@@ -89,15 +96,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--lengths", type=int, nargs="+", default=DEFAULT_LENGTHS)
     p.add_argument("--elements", type=int, default=1 << 22, help="batch * dim * length per case")
     p.add_argument("--copy-mib", type=int, default=256)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_machine_options(p)
     p.add_argument("--budget-s", type=float, default=1.0)
-    p.add_argument("--clock", default="wall", choices=list(CLOCKS))
-    p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"# bench_op_efficiency: {machine_description(args.device)}\n")
+    machine = apply_machine_options(args)
+    print(f"# bench_op_efficiency: {machine}\n")
     rows = run(args.lengths, args.elements, args.device, args.budget_s, args.copy_mib, clock=CLOCKS[args.clock])
     if args.json:
         with open(args.json, "w") as f:

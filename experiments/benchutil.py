@@ -12,6 +12,7 @@ happened to cache from the warm-up.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import multiprocessing as mp
 import os
@@ -125,6 +126,20 @@ def peak_memory(setup: Callable[..., Callable[[], Any]], args: tuple = (), devic
     if isinstance(result, str):
         raise RuntimeError(f"peak-memory child failed: {result}")
     return result
+
+
+def add_machine_options(p: argparse.ArgumentParser) -> None:
+    """``--device``, ``--threads`` and ``--clock``: the options every benchmark script shares."""
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--clock", default="wall", choices=list(CLOCKS), help="wall time, or process CPU time")
+
+
+def apply_machine_options(args: argparse.Namespace) -> str:
+    """Set ``--threads`` and return the machine line for the script's header (which names the thread count)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return machine_description(args.device)
 
 
 def machine_description(device: str = "cpu") -> str:

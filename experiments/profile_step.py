@@ -23,7 +23,14 @@ from torch.profiler import ProfilerActivity, profile
 
 from experiments.bench_lm_throughput import TinyLM, train_step_fn
 from experiments.bench_mixers import build
-from experiments.benchutil import CLOCKS, machine_description, markdown_table, median, time_interleaved
+from experiments.benchutil import (
+    CLOCKS,
+    add_machine_options,
+    apply_machine_options,
+    markdown_table,
+    median,
+    time_interleaved,
+)
 
 
 def profile_rows(mixer: str, length: int, d_model: int, n_layer: int, device: str, top: int) -> list[dict[str, Any]]:
@@ -97,15 +104,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--n-layer", type=int, default=2)
     p.add_argument("--top", type=int, default=15)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_machine_options(p)
     p.add_argument("--budget-s", type=float, default=1.0)
-    p.add_argument("--clock", default="wall", choices=list(CLOCKS))
-    p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"# profile_step: {machine_description(args.device)}\n")
+    machine = apply_machine_options(args)
+    print(f"# profile_step: {machine}\n")
     prof = []
     for m in args.mixers:
         prof += profile_rows(m, args.length, args.d_model, args.n_layer, args.device, args.top)
