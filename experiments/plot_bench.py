@@ -16,6 +16,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def _save(fig: plt.Figure, path: Path) -> Path:
+    """Lay out, write (110 dpi) and close ``fig``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _load(path: Path) -> Optional[dict]:
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -39,11 +47,7 @@ def plot_mixers(data: dict, out: Path) -> list[Path]:
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("one mixer layer (causal), side by side")
-    fig.tight_layout()
-    path = out / "mixers_scaling.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [_save(fig, out / "mixers_scaling.png")]
 
 
 def plot_lm(data: dict, out: Path) -> list[Path]:
@@ -63,11 +67,7 @@ def plot_lm(data: dict, out: Path) -> list[Path]:
     ax.set_title("LM training throughput, equal parameter count")
     ax.legend()
     ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
-    path = out / "lm_throughput.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [_save(fig, out / "lm_throughput.png")]
 
 
 def plot_op(data: dict, out: Path) -> list[Path]:
@@ -90,11 +90,7 @@ def plot_op(data: dict, out: Path) -> list[Path]:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle("long_conv op efficiency")
-    fig.tight_layout()
-    path = out / "op_efficiency.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [_save(fig, out / "op_efficiency.png")]
 
 
 def plot_all(directory: Path) -> list[Path]:
