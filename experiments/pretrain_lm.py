@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None, callbacks: list[Any] | None = None) -> d
             args.cache_dir = str(Path(cache_dir()) / "lm_data")
         except ImportError:
             pass
-    from transformers import TrainingArguments
+    from transformers import TrainingArguments, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     from seqconv.training.lm_data import LMDataConfig, build_lm_data, load_segments
@@ -357,6 +357,9 @@ def main(argv: list[str] | None = None, callbacks: list[Any] | None = None) -> d
         (out_dir / "run_args.json").write_text(json.dumps(vars(args), indent=1, default=str))
 
     vocab = tokenizer.get_vocab_size(with_added_tokens=True)
+    # seed the global RNGs before the weights are drawn: Trainer seeds only in its own __init__, after the model
+    # exists, so without this the initial weights depend on whatever used the RNG earlier in the process
+    set_seed(args.seed)
     model = build_model(args, vocab, eos_token_id=tokenizer.token_to_id("<|endoftext|>"))
     check_context_length(model, args.block_size)
     if args.gradient_checkpointing and not getattr(model, "supports_gradient_checkpointing", False):
