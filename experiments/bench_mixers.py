@@ -34,16 +34,25 @@ from experiments.benchutil import (
     time_interleaved,
 )
 
-MIXERS = ["sgconv", "longconv", "hyena", "tcn", "tcnca", "s4d", "transformer"]
-CONV_MIXERS = ["sgconv", "longconv", "hyena", "tcn", "tcnca", "s4d"]
+
+def mixer_list() -> list[str]:
+    """Every mixer of the registry (aliases dropped), custom ones registered so far included; attention last."""
+    from seqconv.modules.registry import is_attention, mixer_names
+
+    names = mixer_names(canonical=True)
+    return [n for n in names if not is_attention(n)] + [n for n in names if is_attention(n)]
+
+
+MIXERS = mixer_list()  # the built-in list at import time; use mixer_list() to see mixers registered later
 DEFAULT_LENGTHS = [1 << 10, 1 << 11, 1 << 12, 1 << 13, 1 << 14, 1 << 15, 1 << 16]
 
 
 def build(name: str, d_model: int, length: int, n_heads: int) -> torch.nn.Module:
     """One causal layer of mixer ``name`` sized for ``length``."""
     from seqconv.modules import build_mixer
+    from seqconv.modules.registry import is_attention
 
-    kwargs: dict[str, Any] = {"n_heads": n_heads} if name == "transformer" else {}
+    kwargs: dict[str, Any] = {"n_heads": n_heads} if is_attention(name) else {}
     return build_mixer(name, d_model, causal=True, l_max=length, **kwargs)
 
 
@@ -80,7 +89,7 @@ def _is_oom(exc: BaseException) -> bool:
 
 def run(
     lengths: list[int],
-    mixers: list[str] = MIXERS,
+    mixers: Optional[list[str]] = None,
     d_model: int = 128,
     batch: int = 1,
     n_heads: int = 4,
@@ -93,6 +102,8 @@ def run(
     clock: Callable[[], float] = time.perf_counter,
 ) -> list[dict[str, Any]]:
     """Rows ``{L, mixer, params, fwd ms, fwd+bwd ms, peak MiB, note}`` for every (length, mixer)."""
+    if mixers is None:
+        mixers = mixer_list()
     rows: list[dict[str, Any]] = []
     dropped: dict[str, str] = {}
     for length in lengths:
@@ -180,7 +191,8 @@ def summarize(rows: list[dict[str, Any]], reference: str = "transformer", at: in
 def main(argv: Optional[list[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lengths", type=int, nargs="+", default=DEFAULT_LENGTHS)
-    p.add_argument("--mixers", nargs="+", default=MIXERS, choices=MIXERS)
+    names = mixer_list()
+    p.add_argument("--mixers", nargs="+", default=names, choices=names)
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--n-heads", type=int, default=4)

@@ -57,9 +57,9 @@ def count_params(model: str, d_model: int, n_layer: int, n_head: int, block_size
 
 
 def match_width(model: str, target: int, n_layer: int, n_head: int, block_size: int, vocab: int,
-                multiple: int = 4, tolerance: float = 0.05) -> tuple[int, int]:
+                multiple: int = 4, tolerance: float = 0.05, model_kwargs: dict | None = None) -> tuple[int, int]:
     """The ``d_model`` (a multiple of ``multiple`` and of ``n_head``, that the model accepts) whose parameter count is
-    closest to ``target``.
+    closest to ``target``, counted with ``model_kwargs`` (pretrain_lm's ``--model-kwargs``, as in training).
 
     Returns ``(d_model, params)``; ValueError if the closest count is more than ``tolerance`` (relative) away.
     """
@@ -69,7 +69,7 @@ def match_width(model: str, target: int, n_layer: int, n_head: int, block_size: 
     d = step
     while d <= 2048:
         try:
-            n = count_params(model, d, n_layer, n_head, block_size, vocab)
+            n = count_params(model, d, n_layer, n_head, block_size, vocab, model_kwargs)
         except ValueError as e:  # a width the model rejects (e.g. an odd head dim for rotary attention): skip it
             last_error = e
             d += step
@@ -213,9 +213,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise ValueError(f"compare_lm sets {bad} itself for every model; drop them (use --n-layer / --target-params "
                          f"/ --threads / --seed of compare_lm)")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in models if m not in pretrain_lm.MODEL_CHOICES]
+    choices = pretrain_lm.model_choices()
+    unknown = [m for m in models if m not in choices]
     if not models or unknown:
-        raise ValueError(f"--models {args.models!r}: each must be one of {pretrain_lm.MODEL_CHOICES}")
+        raise ValueError(f"--models {args.models!r}: each must be one of {choices}")
     if not args.budget > 0:
         raise ValueError(f"--budget must be > 0 seconds, got {args.budget}")
     torch.set_num_threads(args.threads)
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     widths = {}
     for m in models:
         d, n = match_width(m, target, args.n_layer, p_args.n_head, p_args.block_size, vocab,
-                           tolerance=args.param_tolerance)
+                           tolerance=args.param_tolerance, model_kwargs=p_args.model_kwargs)
         widths[m] = d
         print(f"[compare_lm] {m}: d_model={d} n_layer={args.n_layer} params={n} ({(n - target) / target:+.1%} vs "
               f"target {target})", flush=True)

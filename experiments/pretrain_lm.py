@@ -36,15 +36,28 @@ from seqconv.data_paths import shared_data_dir
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MODEL_CHOICES = ("hyena", "sgconv", "transformer", "gpt2")
+
+
+def model_choices() -> tuple[str, ...]:
+    """``--model`` values: every mixer of ``seqconv.modules.registry`` (custom ones registered so far included)
+    plus ``"gpt2"`` (the transformers GPT-2 baseline)."""
+    from seqconv.modules.registry import mixer_names
+
+    return (*mixer_names(), "gpt2")
+
+
+MODEL_CHOICES = model_choices()  # at import time; call model_choices() to see mixers registered later
+DEFAULT_MODEL = "sgconv"
 
 
 # --------------------------------------------------------------------------------------------------------------- model
 def build_model(args: argparse.Namespace, vocab_size: int, eos_token_id: int | None = None) -> nn.Module:
-    """The causal LM named by ``args.model`` (one of MODEL_CHOICES), sized by d_model / n_layer / n_head / block_size.
+    """The causal LM named by ``args.model`` (one of :func:`model_choices`), sized by d_model / n_layer / n_head /
+    block_size.
 
-    ``gpt2`` is ``transformers.GPT2LMHeadModel`` (no download). ``hyena`` / ``sgconv`` / ``transformer`` are
-    ``seqconv.models.SeqConvForCausalLM`` with that mixer (``SeqConvConfig(mixer=...)``), imported lazily.
+    ``gpt2`` is ``transformers.GPT2LMHeadModel`` (no download). Every other name is a mixer of the registry
+    (``seqconv.modules.registry.mixer_names()``), built as ``seqconv.models.SeqConvForCausalLM`` with that mixer
+    (``SeqConvConfig(mixer=...)``), imported lazily; attention mixers get ``n_heads=args.n_head``.
     ``args.model_kwargs`` (a dict, e.g. ``{"mixer_kwargs": {"order": 3}}``) is applied to the config on top.
     """
     extra: dict[str, Any] = dict(args.model_kwargs or {})
@@ -65,7 +78,9 @@ def build_model(args: argparse.Namespace, vocab_size: int, eos_token_id: int | N
         )
         cfg.update(extra)
         return GPT2LMHeadModel(GPT2Config(**cfg))
-    if args.model in ("hyena", "sgconv", "transformer"):
+    from seqconv.modules.registry import is_attention, mixer_names
+
+    if args.model in mixer_names():
         try:
             from seqconv.models import SeqConvConfig, SeqConvForCausalLM
         except ImportError as e:
@@ -82,12 +97,15 @@ def build_model(args: argparse.Namespace, vocab_size: int, eos_token_id: int | N
             dropout=args.dropout,
             eos_token_id=eos_token_id,
         )
-        if args.model == "transformer":
+        if is_attention(args.model):
             cfg["mixer_kwargs"] = {"n_heads": args.n_head}
+        if args.model == "sgconv" and args.block_size < 64:
+            # SGConvKernel's default kernel_dim (64) must not exceed l_max: use the largest power of two <= block_size
+            cfg["kernel_kwargs"] = {"kernel_dim": 1 << (args.block_size.bit_length() - 1)}
         for k, v in extra.items():  # dict-valued options (mixer_kwargs, kernel_kwargs) merge
             cfg[k] = {**cfg[k], **v} if isinstance(v, dict) and isinstance(cfg.get(k), dict) else v
         return SeqConvForCausalLM(SeqConvConfig(**cfg))
-    raise ValueError(f"--model must be one of {MODEL_CHOICES}; got {args.model!r}")
+    raise ValueError(f"--model must be one of {model_choices()}; got {args.model!r}")
 
 
 # -------------------------------------------------------------------------------------------------------------- recipes
@@ -139,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--train-tokenizer", choices=("none", "bpe"), default="none")
     d.add_argument("--vocab-size", type=int, default=None, help="BPE vocabulary size (with --train-tokenizer bpe)")
     m = ap.add_argument_group("model")
-    m.add_argument("--model", choices=MODEL_CHOICES, default="gpt2")
+    m.add_argument("--model", choices=model_choices(), default=DEFAULT_MODEL,
+                   help="a seqconv mixer of the registry, or gpt2 (the transformers GPT-2 baseline)")
     m.add_argument("--d-model", type=int, default=128)
     m.add_argument("--n-layer", type=int, default=4)
     m.add_argument("--n-head", type=int, default=4)

@@ -31,9 +31,11 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx", "assoc_recall", "selective_copy")
+# The registry mixers (seqconv.modules.registry.mixer_names(canonical=True)) that have an LRA recipe in
+# _mixer_kwargs; tests/lra check that this is every built-in mixer. Whether a mixer is attention or a
+# convolution is registry metadata (seqconv.modules.registry.mixer_kind), not another list here.
 MODELS = ("sgconv", "longconv", "s4d", "hyena", "tcn", "tcnca", "transformer")
 PRESETS = ("cpu", "paper")
-CONV_MIXERS = ("sgconv", "longconv", "s4d", "hyena", "tcn", "tcnca")
 
 
 @dataclass(frozen=True)

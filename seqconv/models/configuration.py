@@ -8,11 +8,10 @@ from typing import Any, Optional, Union
 
 from transformers import PreTrainedConfig
 
-__all__ = ["MIXERS", "SeqConvConfig"]
+__all__ = ["SeqConvConfig"]
 
-# Mixers a SeqConvConfig accepts (names of seqconv.modules.registry); "attention" is an alias of "transformer".
-MIXERS = ("sgconv", "longconv", "s4d", "hyena", "tcn", "tcnca", "transformer", "attention")
-_GLOBAL_CONV_MIXERS = ("sgconv", "longconv", "s4d")
+# The mixers a SeqConvConfig accepts are those of seqconv.modules.registry.mixer_names() (built-ins plus any added
+# with register_mixer at runtime); kernel_kwargs apply to mixer_names(kind="global_conv").
 _NORMS = ("layernorm", "batchnorm", "rmsnorm", "none")
 _POOLING = ("mean", "last", "first", "max", "sum")
 _PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
@@ -27,7 +26,8 @@ class SeqConvConfig(PreTrainedConfig):
     Args:
         mixer (`str`, *optional*, defaults to `"hyena"`):
             Sequence mixer of every block: `"sgconv"`, `"longconv"`, `"s4d"` (global convolution with that kernel
-            parameterization), `"hyena"`, `"tcn"`, `"tcnca"` or `"transformer"` (alias `"attention"`).
+            parameterization), `"hyena"`, `"tcn"`, `"tcnca"`, `"transformer"` (alias `"attention"`), or any name added with
+            `seqconv.modules.register_mixer` (the names of `seqconv.modules.registry.mixer_names()`).
         d_model (`int`, *optional*, defaults to 256):
             Width of the residual stream (alias `hidden_size`).
         n_layer (`int`, *optional*, defaults to 4):
@@ -112,11 +112,12 @@ class SeqConvConfig(PreTrainedConfig):
 
     # ------------------------------------------------------------------------------------------------ validation
     def _validate_seqconv(self) -> None:
-        from seqconv.modules.registry import mixer_names
+        from seqconv.modules.registry import is_global_conv, mixer_names
 
-        if not isinstance(self.mixer, str) or self.mixer not in set(MIXERS) | set(mixer_names()):
+        if not isinstance(self.mixer, str) or self.mixer not in mixer_names():
             raise ValueError(
-                f"SeqConvConfig: unknown mixer {self.mixer!r}; choose one of {sorted(set(MIXERS) | set(mixer_names()))}"
+                f"SeqConvConfig: unknown mixer {self.mixer!r}; choose one of {mixer_names()} (or add one with "
+                f"seqconv.modules.register_mixer)"
             )
         for name in ("d_model", "n_layer", "vocab_size", "max_position_embeddings"):
             v = getattr(self, name)
@@ -135,10 +136,10 @@ class SeqConvConfig(PreTrainedConfig):
         for name in ("prenorm", "bidirectional", "tie_word_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"SeqConvConfig: {name} must be a bool, got {getattr(self, name)!r}")
-        if self.kernel_kwargs and self.mixer not in _GLOBAL_CONV_MIXERS:
+        if self.kernel_kwargs and not is_global_conv(self.mixer):
             raise ValueError(
                 f"SeqConvConfig: kernel_kwargs {sorted(self.kernel_kwargs)} only apply to the global-convolution mixers "
-                f"{list(_GLOBAL_CONV_MIXERS)}, not mixer={self.mixer!r}; pass mixer options in mixer_kwargs"
+                f"{mixer_names(kind='global_conv')}, not mixer={self.mixer!r}; pass mixer options in mixer_kwargs"
             )
         reserved = {"causal", "bidirectional", "l_max", "layer_idx", "d_model"} & set(self.mixer_kwargs)
         if reserved:

@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from .mask import check_mixer_input
+
 POSITIONAL = ("rotary", "learned", "none")
 
 
@@ -92,14 +94,9 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         """x: (batch, length, d_model), mask: (batch, length) bool (True = real) -> (batch, length, d_model)."""
-        if x.dim() != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"attention expects x of shape (batch, length, {self.d_model}), got {tuple(x.shape)}")
+        mask = check_mixer_input(x, mask, "MultiHeadAttention", d_model=self.d_model, l_max=self.l_max)
         B, L, _ = x.shape
-        if mask is not None and mask.shape != (B, L):
-            raise ValueError(f"mask must have shape {(B, L)}, got {tuple(mask.shape)}")
         if self.positional == "learned":
-            if L > self.l_max:
-                raise ValueError(f"sequence length {L} exceeds l_max={self.l_max} of the learned positions")
             x = x + self.pos_emb[:L].to(x.dtype)
         q, k, v = rearrange(self.qkv(x), "b l (three h d) -> three b h l d", three=3, h=self.n_heads)
         if self.positional == "rotary":

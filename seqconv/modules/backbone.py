@@ -25,6 +25,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
+from seqconv.modules.mask import check_mixer_input
 from seqconv.modules.norms import build_norm
 from seqconv.modules.pooling import POOLING_MODES, pool
 from seqconv.modules.registry import build_mixer
@@ -154,10 +155,8 @@ class Backbone(nn.Module):
     def forward(self, inputs: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         """inputs: (batch, length) ids or (batch, length, d_input) floats -> (batch, length, d_model)."""
         x = self._encode(inputs)
+        mask = check_mixer_input(x, mask, "Backbone", l_max=self.config.l_max)
         if mask is not None:
-            if mask.shape != x.shape[:2]:
-                raise ValueError(f"mask must have shape (batch, length)={tuple(x.shape[:2])}, got {tuple(mask.shape)}")
-            mask = mask.bool()
             if bool(mask.all()):  # no padding (e.g. pixel tasks): the unmasked paths are the same and faster
                 mask = None
         m = None if mask is None else mask.unsqueeze(-1).to(x.dtype)

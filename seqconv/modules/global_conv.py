@@ -16,18 +16,9 @@ from torch import Tensor, nn
 from seqconv.kernels import KERNELS, KernelBase, build_kernel
 from seqconv.ops import long_conv
 
-__all__ = ["GlobalConv", "check_mask"]
+from .mask import check_mixer_input
 
-
-def check_mask(mask: Optional[Tensor], x: Tensor, who: str) -> Optional[Tensor]:
-    """Validate a padding mask (batch, length) bool (True = real token) against x (batch, length, d)."""
-    if mask is None:
-        return None
-    if mask.shape != x.shape[:2]:
-        raise ValueError(f"{who}: mask must have shape (batch, length) = {tuple(x.shape[:2])}, got {tuple(mask.shape)}")
-    if mask.dtype != torch.bool:
-        raise TypeError(f"{who}: mask must be a bool tensor (True = real token), got dtype {mask.dtype}")
-    return mask
+__all__ = ["GlobalConv"]
 
 
 class GlobalConv(nn.Module):
@@ -107,9 +98,7 @@ class GlobalConv(nn.Module):
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         """x: (batch, length, d_model), mask: (batch, length) bool -> (batch, length, d_model)."""
-        if x.dim() != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"GlobalConv: x must be (batch, length, {self.d_model}), got {tuple(x.shape)}")
-        mask = check_mask(mask, x, "GlobalConv")
+        mask = check_mixer_input(x, mask, "GlobalConv", d_model=self.d_model, l_max=self.l_max)
         if mask is not None:
             x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
         k = self.kernel(x.shape[1])

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from seqconv.kernels import HyenaFilter
 from seqconv.ops import long_conv
 
-from .global_conv import check_mask
+from .mask import check_mixer_input
 
 __all__ = ["HyenaOperator"]
 
@@ -119,9 +119,7 @@ class HyenaOperator(nn.Module):
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         """x: (batch, length, d_model), mask: (batch, length) bool -> (batch, length, d_model)."""
-        if x.dim() != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"HyenaOperator: x must be (batch, length, {self.d_model}), got {tuple(x.shape)}")
-        mask = check_mask(mask, x, "HyenaOperator")
+        mask = check_mixer_input(x, mask, "HyenaOperator", d_model=self.d_model, l_max=self.l_max)
         L = x.shape[1]
         keep = None if mask is None else mask.unsqueeze(1)  # (B, 1, L)
         u = self.in_proj(x).transpose(1, 2)  # (B, (N+1)d, L)

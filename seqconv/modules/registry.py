@@ -5,6 +5,10 @@ kernel), "hyena" (:class:`seqconv.modules.hyena.HyenaOperator`), "tcn", "tcnca",
 (alias "attention"; :class:`seqconv.modules.attention.MultiHeadAttention`). Modules are imported
 lazily, so a missing optional mixer only fails when it is requested.
 
+This is the one list of mixer names in the project: configs, LRA, the LM experiments and the benchmarks read
+:func:`mixer_names`; what kind a mixer is (global convolution, other convolution, attention, custom) is given by
+:func:`mixer_kind` / :func:`is_global_conv` / :func:`is_attention`.
+
 Direction is given uniformly with ``causal``: it becomes ``bidirectional = not causal`` for
 GlobalConv/Hyena and ``causal`` for TCN, TCNCA and attention.
 """
@@ -30,17 +34,68 @@ _BUILTIN: dict[str, tuple[str, str, dict, str]] = {
 }
 _CUSTOM: dict[str, Callable[..., nn.Module]] = {}
 
+# name -> kind: "global_conv" (takes kernel_kwargs), "conv" (other convolutional mixers), "attention";
+# custom mixers are "custom" unless registered with another kind.
+_KINDS: dict[str, str] = {
+    "sgconv": "global_conv", "longconv": "global_conv", "s4d": "global_conv",
+    "hyena": "conv", "tcn": "conv", "tcnca": "conv",
+    "transformer": "attention", "attention": "attention",
+}
+# aliases: other names of an already listed mixer (left out of mixer_names(canonical=True))
+_ALIASES: dict[str, str] = {"attention": "transformer"}
 
-def mixer_names() -> list[str]:
-    """All names accepted by :func:`build_mixer`."""
-    return sorted(set(_BUILTIN) | set(_CUSTOM))
+
+def mixer_names(kind: Optional[str] = None, canonical: bool = False) -> list[str]:
+    """All names accepted by :func:`build_mixer` (the single list of mixer names).
+
+    Args:
+        kind: only mixers of this :func:`mixer_kind` (e.g. ``"global_conv"``, ``"attention"``); None = all.
+        canonical: drop aliases (``"attention"``, an alias of ``"transformer"``).
+    """
+    names = set(_BUILTIN) | set(_CUSTOM)
+    if canonical:
+        names -= set(_ALIASES)
+    if kind is not None:
+        names = {n for n in names if _KINDS.get(n, "custom") == kind}
+    return sorted(names)
 
 
-def register_mixer(name: str, factory: Callable[..., nn.Module]) -> None:
-    """Register ``factory(d_model, **kwargs) -> nn.Module`` under ``name`` (must not shadow a built-in)."""
+def mixer_kind(name: str) -> str:
+    """``"global_conv"``, ``"conv"``, ``"attention"`` or (custom mixers by default) ``"custom"``."""
+    if name not in _BUILTIN and name not in _CUSTOM:
+        raise ValueError(f"unknown mixer {name!r}; valid names: {mixer_names()}")
+    return _KINDS.get(name, "custom")
+
+
+def is_global_conv(name: str) -> bool:
+    """Whether ``name`` is a global-convolution mixer (accepts ``kernel_kwargs``)."""
+    return mixer_kind(name) == "global_conv"
+
+
+def is_attention(name: str) -> bool:
+    """Whether ``name`` is an attention mixer."""
+    return mixer_kind(name) == "attention"
+
+
+def register_mixer(name: str, factory: Callable[..., nn.Module], kind: str = "custom") -> None:
+    """Register ``factory(d_model, **kwargs) -> nn.Module`` under ``name`` (must not shadow a built-in).
+
+    ``kind`` is reported by :func:`mixer_kind` (``"global_conv"``, ``"conv"``, ``"attention"`` or ``"custom"``).
+    """
     if name in _BUILTIN:
         raise ValueError(f"mixer name {name!r} is built in; choose another name")
+    if kind not in ("global_conv", "conv", "attention", "custom"):
+        raise ValueError(f"kind must be 'global_conv', 'conv', 'attention' or 'custom', got {kind!r}")
     _CUSTOM[name] = factory
+    _KINDS[name] = kind
+
+
+def unregister_mixer(name: str) -> None:
+    """Remove a mixer added with :func:`register_mixer` (built-ins cannot be removed)."""
+    if name in _BUILTIN:
+        raise ValueError(f"mixer name {name!r} is built in and cannot be unregistered")
+    _CUSTOM.pop(name, None)
+    _KINDS.pop(name, None)
 
 
 def _accepts(cls: Callable, arg: str) -> bool:

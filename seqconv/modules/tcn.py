@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqconv.modules.mask import check_mixer_input
 from seqconv.modules.norms import build_norm
 
 _ACTIVATIONS = {"gelu": nn.GELU, "silu": nn.SiLU, "relu": nn.ReLU}
@@ -71,7 +72,8 @@ class TCN(nn.Module):
         receptive_field: requested receptive field (>= 1); depth is derived from it. Default: ``l_max``,
             or 1024 when neither is given.
         n_layers: explicit depth (overrides ``receptive_field``).
-        l_max: maximum sequence length; used as the receptive field if none is requested.
+        l_max: maximum sequence length (longer inputs are refused; None = unbounded); also the receptive field if
+            none is requested.
         causal: causal (left-padded) convolutions; False centres the window.
         depthwise: depthwise conv + pointwise Linear (default) or full Conv1d.
         norm: per-layer norm name ("layernorm", "rmsnorm", "none"; see seqconv.modules.norms).
@@ -106,6 +108,7 @@ class TCN(nn.Module):
         if n_layers is None:
             n_layers = tcn_depth_for(receptive_field, kernel_size, dilation_factor)
         self.d_model = d_model
+        self.l_max = l_max
         self.kernel_size = kernel_size
         self.dilation_factor = dilation_factor
         self.n_layers = n_layers
@@ -157,8 +160,7 @@ class TCN(nn.Module):
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         """x: (batch, length, d_model), mask: (batch, length) bool (True = real) -> (batch, length, d_model)."""
-        if x.dim() != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"TCN expects x of shape (batch, length, {self.d_model}), got {tuple(x.shape)}")
+        mask = check_mixer_input(x, mask, "TCN", d_model=self.d_model, l_max=self.l_max)
         m = None if mask is None else mask.to(x.dtype).unsqueeze(-1)
         if m is not None:
             x = x * m

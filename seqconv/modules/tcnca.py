@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqconv.modules.mask import check_mixer_input
 from seqconv.modules.tcn import TCN
 
 
@@ -54,7 +55,7 @@ class TCNCA(nn.Module):
             the receptive field defaults to ``chunk_size``.
         dropout: dropout on h (the candidate output).
         attn_dropout: dropout on attention weights (training only).
-        l_max: accepted for the mixer contract (unused: nothing depends on the maximum length).
+        l_max: maximum sequence length (longer inputs are refused; None = unbounded).
         layer_idx: index in the backbone (unused).
     """
 
@@ -79,6 +80,7 @@ class TCNCA(nn.Module):
             raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
         self.d_model = d_model
         self.chunk_size = chunk_size
+        self.l_max = l_max
         self.causal = causal
         self.d_attn = d_attn if d_attn is not None else max(16, d_model // 4)
         self.d_hidden = d_hidden if d_hidden is not None else 2 * d_model
@@ -121,13 +123,10 @@ class TCNCA(nn.Module):
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         """x: (batch, length, d_model), mask: (batch, length) bool (True = real) -> (batch, length, d_model)."""
-        if x.dim() != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"TCNCA expects x of shape (batch, length, {self.d_model}), got {tuple(x.shape)}")
+        mask = check_mixer_input(x, mask, "TCNCA", d_model=self.d_model, l_max=self.l_max)
         if mask is not None:
-            if mask.shape != x.shape[:2]:
-                raise ValueError(f"mask must have shape {tuple(x.shape[:2])}, got {tuple(mask.shape)}")
             x = x * mask.to(x.dtype).unsqueeze(-1)
-            valid = mask.bool()
+            valid = mask
         else:
             valid = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         v = F.silu(self.v_proj(x)) * valid.unsqueeze(-1).to(x.dtype)

@@ -152,3 +152,13 @@ def test_compare_lm_rejects_reserved_and_unmatchable(tmp_path) -> None:
         compare_lm.main(["--d-model", "64", "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="param-tolerance"):
         compare_lm.match_width("hyena", 60000, 2, 4, 64, 257, tolerance=0.001)
+
+
+def test_match_width_counts_with_model_kwargs() -> None:
+    kw = {"mlp_ratio": 8.0}  # a bigger MLP per width: the matched width must shrink, the count must still match
+    target = 120_000
+    d0, n0 = compare_lm.match_width("sgconv", target, 2, 4, 64, 257, tolerance=0.2)
+    d1, n1 = compare_lm.match_width("sgconv", target, 2, 4, 64, 257, tolerance=0.2, model_kwargs=kw)
+    assert d1 < d0
+    assert n1 == compare_lm.count_params("sgconv", d1, 2, 4, 64, 257, kw)
+    assert abs(n1 - target) / target <= 0.2

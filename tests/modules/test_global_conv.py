@@ -103,5 +103,5 @@ def test_prebuilt_kernel_and_bad_configs():
         m(torch.randn(2, 10, 7))
     with pytest.raises(ValueError, match="mask must have shape"):
         m(torch.randn(2, 10, 8), torch.ones(2, 9, dtype=torch.bool))
-    with pytest.raises(TypeError, match="bool"):
-        m(torch.randn(2, 10, 8), torch.ones(2, 10))
+    with pytest.raises(ValueError, match="additive attention mask"):
+        m(torch.randn(2, 10, 8), torch.zeros(2, 10).masked_fill_(torch.rand(2, 10) < 0.5, float("-inf")))

@@ -86,5 +86,5 @@ def test_bad_config(kwargs, match):
 
 
 def test_bad_input_shape():
-    with pytest.raises(ValueError, match="TCN expects"):
+    with pytest.raises(ValueError, match=r"TCN: x must be \(batch, length, 8\)"):
         TCN(8, receptive_field=4)(torch.randn(2, 5, 7))

@@ -75,7 +75,7 @@ def test_bad_chunk_size(chunk):
 
 def test_bad_input():
     m = TCNCA(8, chunk_size=4)
-    with pytest.raises(ValueError, match="TCNCA expects"):
+    with pytest.raises(ValueError, match="TCNCA: x must be"):
         m(torch.randn(2, 5, 9))
     with pytest.raises(ValueError, match="mask must have shape"):
         m(torch.randn(2, 5, 8), torch.ones(2, 6, dtype=torch.bool))

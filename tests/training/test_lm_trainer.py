@@ -191,3 +191,23 @@ def test_seqconv_model_missing_or_built(corpus: Path) -> None:
         model = build_model(args, 257, eos_token_id=256)
         out = model(input_ids=torch.randint(0, 257, (2, 32)), labels=torch.randint(0, 257, (2, 32)))
         assert out.logits.shape == (2, 32, 257) and torch.isfinite(out.loss)
+
+
+@pytest.mark.parametrize("name", ["sgconv", "longconv", "s4d", "hyena", "tcn", "tcnca", "transformer", "attention"])
+@pytest.mark.parametrize("block_size", [16, 32])
+def test_every_builtin_mixer_builds(name: str, block_size: int) -> None:
+    from experiments.pretrain_lm import build_model, build_parser, model_choices
+
+    assert name in model_choices()
+    args = build_parser().parse_args(["--output-dir", "x", "--model", name, "--d-model", "16", "--n-layer", "1",
+                                      "--n-head", "2", "--block-size", str(block_size)])
+    model = build_model(args, 257, eos_token_id=256)
+    out = model(input_ids=torch.randint(0, 257, (1, block_size)), labels=torch.randint(0, 257, (1, block_size)))
+    assert out.logits.shape == (1, block_size, 257) and torch.isfinite(out.loss)
+
+
+def test_default_model_is_a_seqconv_mixer() -> None:
+    from experiments.pretrain_lm import build_parser
+    from seqconv.modules.registry import mixer_names
+
+    assert build_parser().parse_args(["--output-dir", "x"]).model == "sgconv" in mixer_names()
