@@ -36,7 +36,8 @@ def custom_mixer():
 def test_kinds():
     assert mixer_names(kind="global_conv") == ["longconv", "s4d", "sgconv"]
     assert mixer_names(kind="attention") == ["attention", "transformer"]
-    assert mixer_names(canonical=True) == sorted(BUILTIN)
+    canonical = mixer_names(canonical=True)  # other tests in this process may have registered custom mixers
+    assert set(BUILTIN) <= set(canonical) and "attention" not in canonical
     assert is_attention("transformer") and is_attention("attention") and not is_attention("hyena")
     assert is_global_conv("s4d") and not is_global_conv("tcn")
     assert mixer_kind("tcnca") == "conv"
@@ -90,4 +91,5 @@ def test_registered_mixer_in_experiment_choices(custom_mixer):
 def test_lra_models_are_the_registry_builtins():
     from lra.tasks import MODELS
 
-    assert sorted(MODELS) == mixer_names(canonical=True)
+    # every built-in has an LRA recipe (custom mixers registered by other tests in this process have none)
+    assert sorted(MODELS) == sorted(BUILTIN) and set(MODELS) <= set(mixer_names(canonical=True))
